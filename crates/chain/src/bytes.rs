@@ -1,0 +1,79 @@
+//! Serde helpers for fixed-size byte arrays: lowercase hex strings in human-readable formats
+//! (JSON), the raw bytes with no length prefix in the canonical binary encoding.
+
+use serde::de::{Error as _, SeqAccess, Visitor};
+use serde::{Deserializer, Serializer};
+use std::fmt;
+
+/// Serializes `bytes` as hex (JSON) or as a fixed-length tuple of bytes (bincode).
+pub fn serialize<S: Serializer, const N: usize>(bytes: &[u8; N], s: S) -> Result<S::Ok, S::Error> {
+    if s.is_human_readable() {
+        s.serialize_str(&hex::encode(bytes))
+    } else {
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(N)?;
+        for b in bytes {
+            t.serialize_element(b)?;
+        }
+        t.end()
+    }
+}
+
+/// The inverse of [`serialize`].
+pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(d: D) -> Result<[u8; N], D::Error> {
+    if d.is_human_readable() {
+        let s: std::borrow::Cow<'de, str> = serde::Deserialize::deserialize(d)?;
+        parse_hex::<N>(&s).map_err(D::Error::custom)
+    } else {
+        d.deserialize_tuple(N, ArrayVisitor::<N>)
+    }
+}
+
+/// Parses exactly `N` bytes of hex (an optional `0x` prefix is accepted).
+pub fn parse_hex<const N: usize>(s: &str) -> Result<[u8; N], String> {
+    let s = s.strip_prefix("0x").unwrap_or(s);
+    let v = hex::decode(s).map_err(|e| format!("invalid hex: {e}"))?;
+    let len = v.len();
+    v.try_into()
+        .map_err(|_| format!("expected {N} bytes ({} hex digits), got {len} bytes", N * 2))
+}
+
+struct ArrayVisitor<const N: usize>;
+
+impl<'de, const N: usize> Visitor<'de> for ArrayVisitor<N> {
+    type Value = [u8; N];
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{N} bytes")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<[u8; N], A::Error> {
+        let mut out = [0u8; N];
+        for (i, slot) in out.iter_mut().enumerate() {
+            *slot = seq
+                .next_element()?
+                .ok_or_else(|| A::Error::invalid_length(i, &self))?;
+        }
+        Ok(out)
+    }
+}
+
+/// Serde helper for `Vec<u8>`: hex in JSON, length-prefixed bytes in bincode.
+pub mod vec_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&hex::encode(bytes))
+        } else {
+            s.serialize_bytes(bytes)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        if d.is_human_readable() {
+            let s: std::borrow::Cow<'de, str> = Deserialize::deserialize(d)?;
+            hex::decode(s.strip_prefix("0x").unwrap_or(&s)).map_err(serde::de::Error::custom)
+        } else {
+            Vec::<u8>::deserialize(d)
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Batch updates of the tree and proof generation.
+
+use super::{Chunk, ChunkPos, ChunkStore, Slot, StateProof, Terminal};
+use crate::hash::Hash;
+use crate::ChainError;
+
+/// The result of applying one block's changes: the new root and every chunk to write
+/// (`None`: delete). Each position appears at most once.
+#[derive(Debug, Default)]
+pub struct TreeUpdate {
+    pub root: Hash,
+    pub writes: Vec<(ChunkPos, Option<Chunk>)>,
+}
+
+/// Applies `updates` (key → new value hash, or `None` to delete), which must be sorted by
+/// key without duplicates, to the tree in `store`. Reads each affected chunk once and
+/// returns each changed chunk once: O(changed keys × depth).
+pub fn apply_updates(
+    store: &impl ChunkStore,
+    updates: &[(Hash, Option<Hash>)],
+) -> Result<TreeUpdate, ChainError> {
+    if updates.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(ChainError::Store(
+            "state updates must be sorted by key without duplicates".into(),
+        ));
+    }
+    let existing = store.get_chunk(&ChunkPos::ROOT)?;
+    let mut out = TreeUpdate::default();
+    if updates.is_empty() {
+        out.root = existing.map(|c| c.hash()).unwrap_or(Hash::ZERO);
+        return Ok(out);
+    }
+    let slot = update_chunk(store, ChunkPos::ROOT, existing, updates, &mut out.writes)?;
+    out.root = slot.hash();
+    Ok(out)
+}
+
+type Writes = Vec<(ChunkPos, Option<Chunk>)>;
+
+fn update_chunk(
+    store: &impl ChunkStore,
+    pos: ChunkPos,
+    existing: Option<Chunk>,
+    ups: &[(Hash, Option<Hash>)],
+    writes: &mut Writes,
+) -> Result<Slot, ChainError> {
+    let depth = pos.depth as usize;
+    if depth >= 64 {
+        return Err(ChainError::Store("state tree deeper than the key".into()));
+    }
+    let existed = existing.is_some();
+    let mut chunk = existing.unwrap_or_default();
+    let mut i = 0;
+    while i < ups.len() {
+        let n = ups[i].0.nibble(depth);
+        let j = i + ups[i..]
+            .iter()
+            .position(|u| u.0.nibble(depth) != n)
+            .unwrap_or(ups.len() - i);
+        let slot = chunk.slots[n as usize];
+        chunk.slots[n as usize] = update_slot(store, pos.child(n), slot, &ups[i..j], writes)?;
+        i = j;
+    }
+    if pos.depth > 0 {
+        let mut occupied = chunk.slots.iter().filter(|s| !s.is_empty());
+        let only = match (occupied.next(), occupied.next()) {
+            (None, _) => Some(Slot::Empty),
+            (Some(leaf @ Slot::Leaf { .. }), None) => Some(*leaf),
+            _ => None,
+        };
+        if let Some(moved_up) = only {
+            if existed {
+                writes.push((pos, None));
+            }
+            return Ok(moved_up);
+        }
+    }
+    let hash = chunk.hash();
+    writes.push((pos, Some(chunk)));
+    Ok(if pos.depth == 0 || !hash.is_zero() {
+        Slot::Child { hash }
+    } else {
+        Slot::Empty
+    })
+}
+
+fn update_slot(
+    store: &impl ChunkStore,
+    pos: ChunkPos,
+    slot: Slot,
+    ups: &[(Hash, Option<Hash>)],
+    writes: &mut Writes,
+) -> Result<Slot, ChainError> {
+    match slot {
+        Slot::Empty => build(store, pos, ups.to_vec(), writes),
+        Slot::Leaf { key, value_hash } => {
+            let mut merged = ups.to_vec();
+            if let Err(at) = merged.binary_search_by(|u| u.0.cmp(&key)) {
+                merged.insert(at, (key, Some(value_hash)));
+            }
+            build(store, pos, merged, writes)
+        }
+        Slot::Child { .. } => {
+            let existing = store
+                .get_chunk(&pos)?
+                .ok_or_else(|| ChainError::MissingNode(hex::encode(pos.storage_key())))?;
+            update_chunk(store, pos, Some(existing), ups, writes)
+        }
+    }
+}
+
+/// A subtree from nothing but `ups`.
+fn build(
+    store: &impl ChunkStore,
+    pos: ChunkPos,
+    mut ups: Vec<(Hash, Option<Hash>)>,
+    writes: &mut Writes,
+) -> Result<Slot, ChainError> {
+    ups.retain(|u| u.1.is_some());
+    match ups.as_slice() {
+        [] => Ok(Slot::Empty),
+        [(key, Some(value_hash))] => Ok(Slot::Leaf {
+            key: *key,
+            value_hash: *value_hash,
+        }),
+        _ => update_chunk(store, pos, None, &ups, writes),
+    }
+}
+
+/// Proves the presence (with its value hash) or the absence of `key`.
+pub fn prove(store: &impl ChunkStore, key: &Hash) -> Result<StateProof, ChainError> {
+    let mut siblings = Vec::new();
+    let mut zero_mask = Vec::new();
+    let mut depth_bits: u16 = 0;
+    let mut pos = ChunkPos::ROOT;
+    let Some(mut chunk) = store.get_chunk(&pos)? else {
+        return Ok(StateProof::new(0, Vec::new(), Vec::new(), Terminal::Empty));
+    };
+    loop {
+        let tree = chunk.tree();
+        let n = key.nibble(pos.depth as usize);
+        // Walk the chunk's 4 binary levels: heap index of the node on the path.
+        let mut idx = 0usize;
+        for level in 0..4 {
+            let bit = (n >> (3 - level)) & 1;
+            let (on_path, sibling) = if bit == 0 {
+                (2 * idx + 1, 2 * idx + 2)
+            } else {
+                (2 * idx + 2, 2 * idx + 1)
+            };
+            let s = tree[sibling];
+            let k = depth_bits as usize;
+            if k / 8 >= zero_mask.len() {
+                zero_mask.push(0u8);
+            }
+            if s.is_zero() {
+                zero_mask[k / 8] |= 1 << (k % 8);
+            } else {
+                siblings.push(s);
+            }
+            depth_bits += 1;
+            idx = on_path;
+        }
+        match chunk.slots[n as usize] {
+            Slot::Empty => {
+                return Ok(StateProof::new(
+                    depth_bits,
+                    zero_mask,
+                    siblings,
+                    Terminal::Empty,
+                ))
+            }
+            Slot::Leaf { key, value_hash } => {
+                return Ok(StateProof::new(
+                    depth_bits,
+                    zero_mask,
+                    siblings,
+                    Terminal::Leaf { key, value_hash },
+                ))
+            }
+            Slot::Child { .. } => {
+                pos = pos.child(n);
+                chunk = store
+                    .get_chunk(&pos)?
+                    .ok_or_else(|| ChainError::MissingNode(hex::encode(pos.storage_key())))?;
+            }
+        }
+    }
+}

@@ -1,0 +1,540 @@
+//! Opening the ledger, executing blocks against it, and committing them atomically.
+
+use crate::error::StorageError;
+use crate::tables::{self, height_key, history_key, pair_key, receipt_key};
+use crate::tree::{CachedTree, ChunkCache};
+use couponchain_chain::block::{tx_root, BlockContext, CommitCertificate, ValidatorSet};
+use couponchain_chain::smt::{self, TreeUpdate};
+use couponchain_chain::{encoding, Block, Hash, Header, PublicKey, SignedTransaction};
+use couponchain_runtime::{
+    execute_block, Event, Executed, Genesis, Receipt, SignatureCheck, StateReader, StoreError,
+};
+use quick_cache::unsync::Cache;
+use rocksdb::{ColumnFamily, Options, WriteBatch, WriteOptions, DB};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::{Mutex, RwLock};
+
+/// Tuning knobs; the defaults suit a validator with a few million coupons.
+#[derive(Clone, Debug)]
+pub struct LedgerOptions {
+    /// RocksDB block cache shared by all column families.
+    pub block_cache_bytes: usize,
+    /// Committed state-tree chunks kept decoded in memory (about 0.3–1 KiB each). The top
+    /// four levels of a tree of millions of keys are ~70,000 chunks.
+    pub tree_cache_chunks: usize,
+    /// fsync the write-ahead log on every commit, so a committed block survives power loss
+    /// and not only a process crash.
+    pub sync_writes: bool,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> Self {
+        LedgerOptions {
+            block_cache_bytes: 256 << 20,
+            tree_cache_chunks: 200_000,
+            sync_writes: true,
+        }
+    }
+}
+
+/// The last committed block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    pub height: u64,
+    pub hash: Hash,
+    pub state_root: Hash,
+    pub time_ms: u64,
+}
+
+/// A block executed against the current head and found consistent with its header: the
+/// only thing [`Ledger::commit`] accepts.
+#[derive(Debug)]
+pub struct PreparedBlock {
+    pub block: Block,
+    pub executed: Executed,
+    tree: TreeUpdate,
+    parent: Hash,
+}
+
+impl PreparedBlock {
+    pub fn receipts(&self) -> &[Receipt] {
+        &self.executed.receipts
+    }
+}
+
+#[derive(Debug)]
+pub struct Ledger {
+    db: DB,
+    head: RwLock<Head>,
+    tree_cache: ChunkCache,
+    genesis: Genesis,
+    opts: LedgerOptions,
+}
+
+const HEAD_KEY: &[u8] = b"head";
+const GENESIS_KEY: &[u8] = b"genesis";
+
+impl Ledger {
+    /// Opens the ledger at `path`, creating it from `genesis` if it is empty. An existing
+    /// ledger must have been created from the same genesis.
+    pub fn open(
+        path: &Path,
+        genesis: &Genesis,
+        opts: LedgerOptions,
+    ) -> Result<Ledger, StorageError> {
+        let cache = rocksdb::Cache::new_lru_cache(opts.block_cache_bytes);
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        db_opts.set_max_open_files(512);
+        let db = DB::open_cf_descriptors(&db_opts, path, tables::descriptors(&cache))?;
+        let mut ledger = Ledger {
+            db,
+            head: RwLock::new(Head {
+                height: 0,
+                hash: Hash::ZERO,
+                state_root: Hash::ZERO,
+                time_ms: 0,
+            }),
+            tree_cache: Mutex::new(Cache::new(opts.tree_cache_chunks.max(16))),
+            genesis: genesis.clone(),
+            opts,
+        };
+        let stored_genesis = ledger.db.get_cf(ledger.cf(tables::META)?, GENESIS_KEY)?;
+        match stored_genesis {
+            None => ledger.init_genesis()?,
+            Some(bytes) => {
+                let found: Genesis = decode_genesis(&bytes)?;
+                if found.chain_id != genesis.chain_id {
+                    return Err(StorageError::WrongChain {
+                        expected: genesis.chain_id.clone(),
+                        found: found.chain_id,
+                    });
+                }
+                if &found != genesis {
+                    return Err(StorageError::GenesisMismatch {
+                        expected: genesis_hash(genesis),
+                        found: genesis_hash(&found),
+                    });
+                }
+                let head = ledger
+                    .db
+                    .get_cf(ledger.cf(tables::META)?, HEAD_KEY)?
+                    .ok_or_else(|| StorageError::Corrupt("genesis present but no head".into()))?;
+                *ledger.head_mut() = encoding::decode(&head)?;
+            }
+        }
+        Ok(ledger)
+    }
+
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    pub fn chain_id(&self) -> &str {
+        &self.genesis.chain_id
+    }
+
+    pub fn head(&self) -> Head {
+        match self.head.read() {
+            Ok(h) => h.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn head_mut(&self) -> std::sync::RwLockWriteGuard<'_, Head> {
+        match self.head.write() {
+            Ok(h) => h,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    pub(crate) fn db(&self) -> &DB {
+        &self.db
+    }
+
+    pub(crate) fn cf(&self, t: tables::Table) -> Result<&ColumnFamily, StorageError> {
+        self.db
+            .cf_handle(t.name)
+            .ok_or_else(|| StorageError::Corrupt(format!("column family {} missing", t.name)))
+    }
+
+    fn tree(&self) -> CachedTree<'_> {
+        CachedTree {
+            db: &self.db,
+            cache: &self.tree_cache,
+        }
+    }
+
+    fn init_genesis(&mut self) -> Result<(), StorageError> {
+        let state = self.genesis.initial_state()?;
+        let updates: Vec<(Hash, Option<Hash>)> = state
+            .iter()
+            .map(|(k, v)| (*k, Some(smt::value_hash(v))))
+            .collect();
+        let tree = smt::apply_updates(&self.tree(), &updates)?;
+        let set = self.genesis.validator_set();
+        let header = Header {
+            chain_id: self.genesis.chain_id.clone(),
+            height: 0,
+            parent: Hash::ZERO,
+            time_ms: self.genesis.genesis_time_ms,
+            proposer: PublicKey([0u8; 32]),
+            tx_root: Hash::ZERO,
+            tx_count: 0,
+            state_root: tree.root,
+            validators_hash: set.hash(),
+            next_validators_hash: set.hash(),
+        };
+        let block = Block {
+            header,
+            txs: Vec::new(),
+        };
+        let executed = Executed {
+            receipts: Vec::new(),
+            changes: state.into_iter().map(|(k, v)| (k, Some(v))).collect(),
+            validators: set.clone(),
+            next_validators: set,
+        };
+        let prepared = PreparedBlock {
+            block,
+            executed,
+            tree,
+            parent: Hash::ZERO,
+        };
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(tables::META)?,
+            GENESIS_KEY,
+            encoding::encode(&GenesisRecord::from(&self.genesis)),
+        );
+        self.write_block(batch, prepared, None)?;
+        tracing::info!(chain_id = %self.genesis.chain_id, root = %self.head().state_root, "initialised ledger from genesis");
+        Ok(())
+    }
+
+    /// The context of the next block at `time_ms`.
+    fn next_context(&self, head: &Head, time_ms: u64) -> BlockContext {
+        BlockContext {
+            height: head.height + 1,
+            time_ms,
+        }
+    }
+
+    /// Executes `txs` as the next block (a proposer's view): builds the header. The caller
+    /// must have removed transactions that cannot be included; the error names the first
+    /// such one ([`couponchain_runtime::RuntimeError::InvalidBlockTx`]).
+    pub fn prepare_proposal(
+        &self,
+        txs: Vec<SignedTransaction>,
+        time_ms: u64,
+        proposer: PublicKey,
+        sigs: SignatureCheck<'_>,
+    ) -> Result<PreparedBlock, StorageError> {
+        let head = self.head();
+        let time_ms = time_ms.max(head.time_ms);
+        let ctx = self.next_context(&head, time_ms);
+        let executed = execute_block(self, ctx, &txs, sigs)?;
+        let tree = self.tree_update(&executed)?;
+        let ids: Vec<Hash> = txs.iter().map(|t| t.id()).collect();
+        let header = Header {
+            chain_id: self.genesis.chain_id.clone(),
+            height: ctx.height,
+            parent: head.hash,
+            time_ms,
+            proposer,
+            tx_root: tx_root(&ids),
+            tx_count: txs.len() as u32,
+            state_root: tree.root,
+            validators_hash: executed.validators.hash(),
+            next_validators_hash: executed.next_validators.hash(),
+        };
+        Ok(PreparedBlock {
+            block: Block { header, txs },
+            executed,
+            tree,
+            parent: head.hash,
+        })
+    }
+
+    /// Checks a block received from elsewhere against the head and by executing it.
+    pub fn prepare_block(
+        &self,
+        block: Block,
+        sigs: SignatureCheck<'_>,
+    ) -> Result<PreparedBlock, StorageError> {
+        let head = self.head();
+        let h = &block.header;
+        if h.chain_id != self.genesis.chain_id {
+            return Err(StorageError::WrongChain {
+                expected: self.genesis.chain_id.clone(),
+                found: h.chain_id.clone(),
+            });
+        }
+        if h.height != head.height + 1 {
+            return Err(StorageError::NotNext {
+                head: head.height,
+                got: h.height,
+            });
+        }
+        if h.parent != head.hash {
+            return Err(StorageError::WrongParent {
+                expected: head.hash,
+                got: h.parent,
+            });
+        }
+        if h.time_ms < head.time_ms {
+            return Err(StorageError::TimeWentBack {
+                parent: head.time_ms,
+                got: h.time_ms,
+            });
+        }
+        block.check_tx_root()?;
+        let executed = execute_block(self, h.context(), &block.txs, sigs)?;
+        let tree = self.tree_update(&executed)?;
+        let check = |field: &'static str, header: Hash, computed: Hash| {
+            if header == computed {
+                Ok(())
+            } else {
+                Err(StorageError::HeaderMismatch {
+                    field,
+                    header: header.to_hex(),
+                    computed: computed.to_hex(),
+                })
+            }
+        };
+        check("state_root", h.state_root, tree.root)?;
+        check(
+            "validators_hash",
+            h.validators_hash,
+            executed.validators.hash(),
+        )?;
+        check(
+            "next_validators_hash",
+            h.next_validators_hash,
+            executed.next_validators.hash(),
+        )?;
+        Ok(PreparedBlock {
+            block,
+            executed,
+            tree,
+            parent: head.hash,
+        })
+    }
+
+    fn tree_update(&self, executed: &Executed) -> Result<TreeUpdate, StorageError> {
+        let updates: Vec<(Hash, Option<Hash>)> = executed
+            .changes
+            .iter()
+            .map(|(k, v)| (*k, v.as_deref().map(smt::value_hash)))
+            .collect();
+        Ok(smt::apply_updates(&self.tree(), &updates)?)
+    }
+
+    /// Commits a prepared block (and the certificate that made it final, if known) in one
+    /// atomic batch. Returns once the batch is durable.
+    pub fn commit(
+        &self,
+        prepared: PreparedBlock,
+        cert: Option<&CommitCertificate>,
+    ) -> Result<Vec<Receipt>, StorageError> {
+        let head = self.head();
+        if prepared.parent != head.hash {
+            return Err(StorageError::StalePrepared {
+                prepared_on: prepared.parent,
+                head: head.hash,
+            });
+        }
+        let receipts = prepared.executed.receipts.clone();
+        self.write_block(WriteBatch::default(), prepared, cert)?;
+        Ok(receipts)
+    }
+
+    /// Stores a certificate for an already committed block (e.g. one that arrives later).
+    pub fn store_certificate(&self, cert: &CommitCertificate) -> Result<(), StorageError> {
+        self.db.put_cf(
+            self.cf(tables::CERTS)?,
+            height_key(cert.height),
+            encoding::encode(cert),
+        )?;
+        Ok(())
+    }
+
+    fn write_block(
+        &self,
+        mut batch: WriteBatch,
+        prepared: PreparedBlock,
+        cert: Option<&CommitCertificate>,
+    ) -> Result<(), StorageError> {
+        let PreparedBlock {
+            block,
+            executed,
+            tree,
+            ..
+        } = prepared;
+        let height = block.header.height;
+        let hash = block.hash();
+        batch.put_cf(
+            self.cf(tables::BLOCKS)?,
+            height_key(height),
+            encoding::encode(&block),
+        );
+        batch.put_cf(self.cf(tables::BLOCK_HEIGHTS)?, hash.0, height_key(height));
+        if let Some(c) = cert {
+            batch.put_cf(
+                self.cf(tables::CERTS)?,
+                height_key(height),
+                encoding::encode(c),
+            );
+        }
+        let (txs_cf, receipts_cf) = (self.cf(tables::TXS)?, self.cf(tables::RECEIPTS)?);
+        for r in &executed.receipts {
+            batch.put_cf(txs_cf, r.tx.0, receipt_key(height, r.index));
+            batch.put_cf(
+                receipts_cf,
+                receipt_key(height, r.index),
+                encoding::encode(r),
+            );
+        }
+        let state_cf = self.cf(tables::STATE)?;
+        for (k, v) in &executed.changes {
+            match v {
+                Some(v) => batch.put_cf(state_cf, k.0, v),
+                None => batch.delete_cf(state_cf, k.0),
+            }
+        }
+        let tree_cf = self.cf(tables::TREE)?;
+        for (pos, chunk) in &tree.writes {
+            match chunk {
+                Some(c) => batch.put_cf(tree_cf, pos.storage_key(), c.encode()),
+                None => batch.delete_cf(tree_cf, pos.storage_key()),
+            }
+        }
+        self.index_events(&mut batch, height, &executed.receipts)?;
+        let new_head = Head {
+            height,
+            hash,
+            state_root: tree.root,
+            time_ms: block.header.time_ms,
+        };
+        batch.put_cf(
+            self.cf(tables::META)?,
+            HEAD_KEY,
+            encoding::encode(&new_head),
+        );
+        let mut wo = WriteOptions::default();
+        wo.set_sync(self.opts.sync_writes);
+        self.db.write_opt(batch, &wo)?;
+        // Durable: publish the new head and the new chunks.
+        if let Ok(mut cache) = self.tree_cache.lock() {
+            for (pos, chunk) in tree.writes {
+                match chunk {
+                    Some(c) => cache.insert(pos, c),
+                    None => {
+                        cache.remove(&pos);
+                    }
+                }
+            }
+        }
+        *self.head_mut() = new_head;
+        Ok(())
+    }
+
+    fn index_events(
+        &self,
+        batch: &mut WriteBatch,
+        height: u64,
+        receipts: &[Receipt],
+    ) -> Result<(), StorageError> {
+        let owners = self.cf(tables::OWNER_COUPONS)?;
+        let history = self.cf(tables::COUPON_HISTORY)?;
+        let campaigns = self.cf(tables::ISSUER_CAMPAIGNS)?;
+        for r in receipts {
+            for (ei, ev) in r.events().iter().enumerate() {
+                if let Some(coupon) = ev.coupon() {
+                    batch.put_cf(
+                        history,
+                        history_key(&coupon.0, height, r.index, ei as u32),
+                        encoding::encode(&(r.tx, ev)),
+                    );
+                }
+                match ev {
+                    Event::CouponIssued { coupon, owner, .. } => {
+                        batch.put_cf(owners, pair_key(&owner.0, &coupon.0), [])
+                    }
+                    Event::CouponTransferred {
+                        coupon, from, to, ..
+                    }
+                    | Event::CouponClaimed {
+                        coupon, from, to, ..
+                    } => {
+                        batch.delete_cf(owners, pair_key(&from.0, &coupon.0));
+                        batch.put_cf(owners, pair_key(&to.0, &coupon.0), []);
+                    }
+                    Event::CampaignCreated { campaign, issuer } => {
+                        batch.put_cf(campaigns, pair_key(&issuer.0, &campaign.0), [])
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The validator set that certifies block `height + 1` as of the head.
+    pub fn next_validator_set(&self) -> Result<ValidatorSet, StorageError> {
+        let head = self.head();
+        let v = self
+            .record(couponchain_runtime::StateKey::Validators)?
+            .ok_or_else(|| StorageError::Corrupt("validator set missing".into()))?;
+        match v {
+            couponchain_runtime::Record::Validators(v) => Ok(v.set_at(head.height + 1).clone()),
+            _ => Err(StorageError::Corrupt(
+                "validator record of the wrong kind".into(),
+            )),
+        }
+    }
+}
+
+impl StateReader for Ledger {
+    fn get(&self, key: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
+        let cf = self
+            .cf(tables::STATE)
+            .map_err(|e| StoreError(e.to_string()))?;
+        self.db
+            .get_cf(cf, key.0)
+            .map_err(|e| StoreError(e.to_string()))
+    }
+
+    fn tx_included(&self, id: &Hash) -> Result<bool, StoreError> {
+        let cf = self
+            .cf(tables::TXS)
+            .map_err(|e| StoreError(e.to_string()))?;
+        self.db
+            .get_pinned_cf(cf, id.0)
+            .map(|v| v.is_some())
+            .map_err(|e| StoreError(e.to_string()))
+    }
+}
+
+/// The genesis as stored: its canonical encoding (JSON is for people; the stored copy must
+/// compare exactly).
+#[derive(Serialize, Deserialize)]
+struct GenesisRecord(Genesis);
+
+impl From<&Genesis> for GenesisRecord {
+    fn from(g: &Genesis) -> Self {
+        GenesisRecord(g.clone())
+    }
+}
+
+fn decode_genesis(bytes: &[u8]) -> Result<Genesis, StorageError> {
+    let r: GenesisRecord = encoding::decode(bytes)?;
+    Ok(r.0)
+}
+
+/// A stable hash of a genesis document, for error messages and the RPC.
+pub fn genesis_hash(g: &Genesis) -> Hash {
+    couponchain_chain::hash::hash_parts(b"couponchain/genesis/v1", &[&encoding::encode(g)])
+}

@@ -1,0 +1,18 @@
+//! The ledger on RocksDB. A block, its transactions, receipts, state changes, state-tree
+//! chunks, query indexes and the new head are written in one atomic `WriteBatch`, so a
+//! crash at any instant leaves exactly the last committed block. Column families are
+//! declared in one place ([`tables`]).
+//!
+//! Architecture invariant: storage knows the runtime's records (to index them) but not
+//! consensus or networking; blocks reach [`Ledger::commit`] only as [`PreparedBlock`]s,
+//! which exist only after execution has checked them against the current head.
+
+mod error;
+mod ledger;
+mod queries;
+pub mod tables;
+mod tree;
+
+pub use error::StorageError;
+pub use ledger::{Head, Ledger, LedgerOptions, PreparedBlock};
+pub use queries::{CouponView, ProvenRecord, TxView};

@@ -1,0 +1,127 @@
+//! Every column family, with its key and value layout. Heights and indexes in keys are
+//! big-endian so keys sort numerically; values are the canonical encoding unless noted.
+
+use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, Options};
+
+/// One column family.
+#[derive(Debug, Clone, Copy)]
+pub struct Table {
+    pub name: &'static str,
+    /// Point lookups dominate: give it a bloom filter.
+    pub point_lookups: bool,
+    pub doc: &'static str,
+}
+
+pub const META: Table = Table {
+    name: "meta",
+    point_lookups: false,
+    doc: "b\"head\" → Head; b\"genesis\" → Genesis (JSON, as given)",
+};
+pub const BLOCKS: Table = Table {
+    name: "blocks",
+    point_lookups: false,
+    doc: "height (u64 BE) → Block",
+};
+pub const BLOCK_HEIGHTS: Table = Table {
+    name: "block_heights",
+    point_lookups: true,
+    doc: "block hash (32) → height (u64 BE)",
+};
+pub const CERTS: Table = Table {
+    name: "certs",
+    point_lookups: false,
+    doc: "height (u64 BE) → CommitCertificate",
+};
+pub const TXS: Table = Table {
+    name: "txs",
+    point_lookups: true,
+    doc: "tx id (32) → (height u64 BE, index u32 BE); also the replay index",
+};
+pub const RECEIPTS: Table = Table {
+    name: "receipts",
+    point_lookups: false,
+    doc: "height (u64 BE) ‖ index (u32 BE) → Receipt",
+};
+pub const STATE: Table = Table {
+    name: "state",
+    point_lookups: true,
+    doc: "tree key (32) → encoded Record",
+};
+pub const TREE: Table = Table {
+    name: "tree",
+    point_lookups: true,
+    doc: "chunk position (depth u8 ‖ prefix bytes) → Chunk (compact encoding)",
+};
+pub const OWNER_COUPONS: Table = Table {
+    name: "owner_coupons",
+    point_lookups: false,
+    doc: "owner (32) ‖ coupon id (32) → empty",
+};
+pub const COUPON_HISTORY: Table = Table {
+    name: "coupon_history",
+    point_lookups: false,
+    doc: "coupon id (32) ‖ height (u64 BE) ‖ tx index (u32 BE) ‖ event index (u32 BE) → (tx id, Event)",
+};
+pub const ISSUER_CAMPAIGNS: Table = Table {
+    name: "issuer_campaigns",
+    point_lookups: false,
+    doc: "issuer (32) ‖ campaign id (32) → empty",
+};
+
+pub const ALL: [Table; 11] = [
+    META,
+    BLOCKS,
+    BLOCK_HEIGHTS,
+    CERTS,
+    TXS,
+    RECEIPTS,
+    STATE,
+    TREE,
+    OWNER_COUPONS,
+    COUPON_HISTORY,
+    ISSUER_CAMPAIGNS,
+];
+
+/// Column family descriptors sharing one block cache.
+pub fn descriptors(cache: &Cache) -> Vec<ColumnFamilyDescriptor> {
+    ALL.iter()
+        .map(|t| {
+            let mut bb = BlockBasedOptions::default();
+            bb.set_block_cache(cache);
+            bb.set_cache_index_and_filter_blocks(true);
+            if t.point_lookups {
+                bb.set_bloom_filter(10.0, false);
+            }
+            let mut o = Options::default();
+            o.set_block_based_table_factory(&bb);
+            ColumnFamilyDescriptor::new(t.name, o)
+        })
+        .collect()
+}
+
+pub fn height_key(h: u64) -> [u8; 8] {
+    h.to_be_bytes()
+}
+
+pub fn receipt_key(h: u64, index: u32) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    k[..8].copy_from_slice(&h.to_be_bytes());
+    k[8..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+pub fn pair_key(a: &[u8; 32], b: &[u8; 32]) -> [u8; 64] {
+    let mut k = [0u8; 64];
+    k[..32].copy_from_slice(a);
+    k[32..].copy_from_slice(b);
+    k
+}
+
+pub fn history_key(coupon: &[u8; 32], h: u64, tx_index: u32, ev_index: u32) -> [u8; 48] {
+    let mut k = [0u8; 48];
+    k[..32].copy_from_slice(coupon);
+    k[32..40].copy_from_slice(&h.to_be_bytes());
+    k[40..44].copy_from_slice(&tx_index.to_be_bytes());
+    k[44..].copy_from_slice(&ev_index.to_be_bytes());
+    k
+}
