@@ -163,12 +163,18 @@ pub fn verify_batch(items: &[(PublicKey, &[u8], Signature)]) -> Result<(), Vec<u
     if items.is_empty() {
         return Ok(());
     }
+    // Decompress each distinct key once (a site signs many redemptions in one block).
+    let mut decompressed: std::collections::BTreeMap<PublicKey, Option<VerifyingKey>> =
+        std::collections::BTreeMap::new();
     let mut keys = Vec::with_capacity(items.len());
     let mut bad_key = Vec::new();
     for (i, (pk, _, _)) in items.iter().enumerate() {
-        match pk.to_verifying_key() {
-            Ok(vk) => keys.push(vk),
-            Err(_) => bad_key.push(i),
+        let vk = *decompressed
+            .entry(*pk)
+            .or_insert_with(|| pk.to_verifying_key().ok());
+        match vk {
+            Some(vk) => keys.push(vk),
+            None => bad_key.push(i),
         }
     }
     if bad_key.is_empty() {
@@ -197,7 +203,7 @@ pub fn verify_batch(items: &[(PublicKey, &[u8], Signature)]) -> Result<(), Vec<u
 }
 
 /// A bearer code: 128 random bits, shown as 26 Crockford base-32 characters in groups
-/// (`CPN-XXXXX-XXXXX-XXXXX-XXXXX-XXXXXX`). Whoever holds the code can derive its signing
+/// (`CPN-XXXXX-XXXXX-XXXXX-XXXXX-XXXXX-X`). Whoever holds the code can derive its signing
 /// key; only the derived public key ever appears on chain, and a redemption in flight
 /// carries a signature, never the code.
 #[derive(Clone, PartialEq, Eq)]
@@ -249,10 +255,10 @@ impl BearerCode {
     /// confused letters O, I and L as 0, 1 and 1.
     pub fn parse(text: &str) -> Result<BearerCode, ChainError> {
         let t = text.trim();
-        let t = t
-            .strip_prefix("CPN")
-            .or_else(|| t.strip_prefix("cpn"))
-            .unwrap_or(t);
+        let t = match t.get(..3) {
+            Some(p) if p.eq_ignore_ascii_case("cpn") => &t[3..],
+            _ => t,
+        };
         let mut v: u128 = 0;
         let mut n = 0;
         for c in t.chars().filter(|c| *c != '-' && !c.is_whitespace()) {

@@ -152,8 +152,8 @@ impl Chunk {
         }
         let mut chunk = Chunk::default();
         let mut rest = &bytes[4..];
-        let mut take = |n: usize| -> Result<Hash, ChainError> {
-            if rest.len() < n {
+        let mut take = || -> Result<Hash, ChainError> {
+            if rest.len() < 32 {
                 return Err(bad("truncated"));
             }
             let mut h = [0u8; 32];
@@ -166,11 +166,11 @@ impl Chunk {
                 continue;
             }
             chunk.slots[i] = if leaves & (1 << i) != 0 {
-                let key = take(32)?;
-                let value_hash = take(32)?;
+                let key = take()?;
+                let value_hash = take()?;
                 Slot::Leaf { key, value_hash }
             } else {
-                Slot::Child { hash: take(32)? }
+                Slot::Child { hash: take()? }
             };
         }
         if !rest.is_empty() {

@@ -1,4 +1,5 @@
 //! Integration tests of the chain crate, one binary (see STYLE: one `tests/it` per crate).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod crypto;
 mod encoding;

@@ -1,0 +1,396 @@
+//! Genesis, block validation, replication, queries and proofs on a real RocksDB ledger.
+
+use couponchain_chain::smt::{self, Chunk, ChunkPos};
+use couponchain_chain::tx::{campaign_id, coupon_id, Recipient, TxBody};
+use couponchain_chain::{BearerCode, Hash, SignedTransaction};
+use couponchain_runtime::testkit::{self, Actors, T0};
+use couponchain_runtime::{Event, Record, RuntimeError, SignatureCheck, StateKey};
+use couponchain_storage::{Ledger, LedgerOptions, PreparedBlock, StorageError};
+use std::collections::BTreeMap;
+
+fn open(dir: &tempfile::TempDir, a: &Actors) -> Ledger {
+    Ledger::open(dir.path(), &a.genesis(), LedgerOptions::default()).unwrap()
+}
+
+fn now(l: &Ledger) -> u64 {
+    T0 + (l.head().height + 1) * 1000
+}
+
+fn propose(l: &Ledger, a: &Actors, txs: Vec<SignedTransaction>) -> PreparedBlock {
+    l.prepare_proposal(
+        txs,
+        now(l),
+        a.validators[0].public(),
+        SignatureCheck::Verify,
+    )
+    .unwrap()
+}
+
+fn commit(l: &Ledger, a: &Actors, txs: Vec<SignedTransaction>) -> couponchain_chain::Block {
+    let p = propose(l, a, txs);
+    let block = p.block.clone();
+    l.commit(p, None).unwrap();
+    block
+}
+
+/// Creates a campaign and issues `n` coupons round-robin to the first holders.
+fn seed(l: &Ledger, a: &Actors, n: usize) -> (Hash, Vec<Hash>) {
+    let create = testkit::sign(
+        &a.issuer,
+        1,
+        now(l),
+        TxBody::CreateCampaign(testkit::spec("c")),
+    );
+    let campaign = campaign_id(&create.id());
+    commit(l, a, vec![create]);
+    let recipients = (0..n)
+        .map(|i| Recipient {
+            owner: a.holders[i % a.holders.len()].public(),
+            bearer: false,
+        })
+        .collect();
+    let issue = testkit::sign(
+        &a.issuer,
+        2,
+        now(l),
+        TxBody::IssueCoupons {
+            campaign,
+            recipients,
+        },
+    );
+    let id = issue.id();
+    commit(l, a, vec![issue]);
+    (campaign, (0..n).map(|i| coupon_id(&id, i as u32)).collect())
+}
+
+#[test]
+fn genesis_is_created_once_and_checked_on_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Actors::new(4, 2);
+    let head = open(&dir, &a).head();
+    assert_eq!(head.height, 0);
+    assert!(!head.state_root.is_zero());
+    let g = open(&dir, &a).head();
+    assert_eq!(g, head);
+    let mut other = a.genesis();
+    other.admins.clear();
+    match Ledger::open(dir.path(), &other, LedgerOptions::default()) {
+        Err(StorageError::GenesisMismatch { .. }) => {}
+        r => panic!("expected GenesisMismatch, got {r:?}"),
+    }
+    other = a.genesis();
+    other.chain_id = "another".into();
+    match Ledger::open(dir.path(), &other, LedgerOptions::default()) {
+        Err(StorageError::WrongChain { .. }) => {}
+        r => panic!("expected WrongChain, got {r:?}"),
+    }
+    let mut bad = a.genesis();
+    bad.validators.clear();
+    let dir2 = tempfile::tempdir().unwrap();
+    assert!(Ledger::open(dir2.path(), &bad, LedgerOptions::default()).is_err());
+}
+
+#[test]
+fn a_replica_applies_the_proposers_blocks_to_the_same_roots() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Actors::new(1, 4);
+    let (leader, replica) = (open(&d1, &a), open(&d2, &a));
+    let (_, coupons) = seed(&leader, &a, 10);
+    let redeem = testkit::redeem(&a.site, &a.holders[0], coupons[0], 1, 0, 9, now(&leader));
+    let double = testkit::redeem(&a.site, &a.holders[0], coupons[0], 1, 0, 10, now(&leader));
+    commit(&leader, &a, vec![redeem, double]);
+    for h in 1..=leader.head().height {
+        let block = leader.block(h).unwrap().unwrap();
+        let p = replica
+            .prepare_block(block, SignatureCheck::Verify)
+            .unwrap();
+        replica.commit(p, None).unwrap();
+        assert_eq!(replica.head(), {
+            let b = leader.block(h).unwrap().unwrap();
+            couponchain_storage::Head {
+                height: h,
+                hash: b.hash(),
+                state_root: b.header.state_root,
+                time_ms: b.header.time_ms,
+            }
+        });
+    }
+    // The race resolved the same way on both: first applied, second refused.
+    let r = replica.receipts(3).unwrap();
+    assert!(r[0].is_applied());
+    assert!(
+        matches!(&r[1].outcome, couponchain_runtime::Outcome::Refused { code, .. } if code == "stale_authorization" || code == "already_spent")
+    );
+}
+
+#[test]
+fn invalid_blocks_are_refused_with_the_reason() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Actors::new(1, 2);
+    let (leader, replica) = (open(&d1, &a), open(&d2, &a));
+    let create = testkit::sign(
+        &a.issuer,
+        1,
+        now(&leader),
+        TxBody::CreateCampaign(testkit::spec("c")),
+    );
+    let good = propose(&leader, &a, vec![create]).block;
+
+    let mut b = good.clone();
+    b.header.state_root.0[0] ^= 1;
+    assert!(matches!(
+        replica.prepare_block(b, SignatureCheck::Verify),
+        Err(StorageError::HeaderMismatch {
+            field: "state_root",
+            ..
+        })
+    ));
+    let mut b = good.clone();
+    b.header.parent.0[0] ^= 1;
+    assert!(matches!(
+        replica.prepare_block(b, SignatureCheck::Verify),
+        Err(StorageError::WrongParent { .. })
+    ));
+    let mut b = good.clone();
+    b.header.height = 5;
+    assert!(matches!(
+        replica.prepare_block(b, SignatureCheck::Verify),
+        Err(StorageError::NotNext { .. })
+    ));
+    let mut b = good.clone();
+    b.header.time_ms = T0 - 1;
+    assert!(matches!(
+        replica.prepare_block(b, SignatureCheck::Verify),
+        Err(StorageError::TimeWentBack { .. })
+    ));
+    let mut b = good.clone();
+    b.txs[0].tx.nonce += 1; // body no longer matches the header's tx root
+    assert!(matches!(
+        replica.prepare_block(b, SignatureCheck::Verify),
+        Err(StorageError::Chain(_))
+    ));
+    let mut b = good.clone();
+    b.txs[0].signature.0[5] ^= 1;
+    b.header.tx_root = couponchain_chain::block::tx_root(&[b.txs[0].id()]);
+    match replica.prepare_block(b, SignatureCheck::Verify) {
+        Err(StorageError::Runtime(RuntimeError::InvalidBlockTx { index: 0, error })) => {
+            assert!(matches!(*error, RuntimeError::BadSignature { .. }))
+        }
+        r => panic!("expected a bad-signature refusal, got {r:?}"),
+    }
+    let mut b = good.clone();
+    b.header.validators_hash.0[0] ^= 1;
+    assert!(matches!(
+        replica.prepare_block(b, SignatureCheck::Verify),
+        Err(StorageError::HeaderMismatch {
+            field: "validators_hash",
+            ..
+        })
+    ));
+    // Nothing above changed the replica; the good block still applies.
+    assert_eq!(replica.head().height, 0);
+    let p = replica.prepare_block(good, SignatureCheck::Verify).unwrap();
+    replica.commit(p, None).unwrap();
+    assert_eq!(replica.head().height, 1);
+}
+
+#[test]
+fn a_prepared_block_goes_stale_when_the_head_moves() {
+    let d = tempfile::tempdir().unwrap();
+    let a = Actors::new(1, 2);
+    let l = open(&d, &a);
+    let p1 = propose(&l, &a, vec![]);
+    let p2 = propose(&l, &a, vec![]);
+    l.commit(p1, None).unwrap();
+    assert!(matches!(
+        l.commit(p2, None),
+        Err(StorageError::StalePrepared { .. })
+    ));
+}
+
+#[test]
+fn replays_across_blocks_make_a_block_invalid() {
+    let d = tempfile::tempdir().unwrap();
+    let a = Actors::new(1, 2);
+    let l = open(&d, &a);
+    let create = testkit::sign(
+        &a.issuer,
+        1,
+        now(&l),
+        TxBody::CreateCampaign(testkit::spec("c")),
+    );
+    commit(&l, &a, vec![create.clone()]);
+    match l.prepare_proposal(
+        vec![create],
+        now(&l),
+        a.validators[0].public(),
+        SignatureCheck::Verify,
+    ) {
+        Err(StorageError::Runtime(RuntimeError::InvalidBlockTx { error, .. })) => {
+            assert!(matches!(*error, RuntimeError::Replay(_)))
+        }
+        r => panic!("expected a replay refusal, got {r:?}"),
+    }
+}
+
+#[test]
+fn queries_answer_from_the_indexes() {
+    let d = tempfile::tempdir().unwrap();
+    let a = Actors::new(1, 3);
+    let l = open(&d, &a);
+    let (campaign, coupons) = seed(&l, &a, 30);
+    // Transfer coupon 0 from holder 0 to holder 1, then redeem it.
+    let t = testkit::sign(
+        &a.holders[0],
+        7,
+        now(&l),
+        TxBody::Transfer {
+            coupon: coupons[0],
+            to: a.holders[1].public(),
+        },
+    );
+    let t_id = t.id();
+    commit(&l, &a, vec![t]);
+    let r = testkit::redeem(&a.site, &a.holders[1], coupons[0], 1, 0, 8, now(&l));
+    commit(&l, &a, vec![r]);
+
+    let view = l.coupon(&coupons[0]).unwrap().unwrap();
+    assert_eq!(view.coupon.owner, a.holders[1].public());
+    assert_eq!(view.campaign.id, campaign);
+    let kinds: Vec<&str> = view
+        .history
+        .iter()
+        .map(|h| match h.event {
+            Event::CouponIssued { .. } => "issued",
+            Event::CouponTransferred { .. } => "transferred",
+            Event::CouponRedeemed { .. } => "redeemed",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["issued", "transferred", "redeemed"]);
+    assert_eq!(view.history[1].tx, t_id);
+    assert!(l.coupon(&Hash([9; 32])).unwrap().is_none());
+
+    // Holder 0 had coupons 0,3,6,...,27 (10) and gave one away; page through them by 4.
+    let h0 = a.holders[0].public();
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = l.coupons_of(&h0, after.as_ref(), 4).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 4);
+        after = Some(page.last().unwrap().id);
+        all.extend(page);
+    }
+    assert_eq!(all.len(), 9);
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+    assert!(all.iter().all(|c| c.owner == h0));
+    assert_eq!(
+        l.coupons_of(&a.holders[1].public(), None, 100)
+            .unwrap()
+            .len(),
+        11
+    );
+
+    let c = l.campaign(&campaign).unwrap().unwrap();
+    assert_eq!(
+        (c.stats.issued, c.stats.spent, c.stats.redemptions),
+        (30, 1, 1)
+    );
+    assert_eq!(l.campaigns_of(&a.issuer.public(), 10).unwrap().len(), 1);
+    assert!(l.campaigns_of(&a.issuer2.public(), 10).unwrap().is_empty());
+
+    let tx = l.tx(&t_id).unwrap().unwrap();
+    assert_eq!((tx.height, tx.index), (3, 0));
+    assert!(tx.receipt.is_applied());
+    assert!(l.tx(&Hash([1; 32])).unwrap().is_none());
+
+    let headers = l.headers(1, 10).unwrap();
+    assert_eq!(headers.len(), 4);
+    assert!(headers.windows(2).all(|w| w[1].parent == w[0].hash()));
+    assert_eq!(l.block_height(&headers[2].hash()).unwrap(), Some(3));
+    assert_eq!(l.receipts(4).unwrap().len(), 1);
+    assert!(l.block(99).unwrap().is_none());
+}
+
+#[test]
+fn proofs_from_the_ledger_verify_against_the_header() {
+    let d = tempfile::tempdir().unwrap();
+    let a = Actors::new(1, 3);
+    let l = open(&d, &a);
+    let (_, coupons) = seed(&l, &a, 500);
+    let code = BearerCode::from_bytes([3; 16]);
+    for c in coupons.iter().take(50) {
+        let p = l.prove(StateKey::Coupon(*c)).unwrap();
+        assert!(p.present);
+        assert_eq!(p.header, l.block(l.head().height).unwrap().unwrap().header);
+        p.proof
+            .verify(&p.header.state_root, &p.key, Some(&p.value))
+            .unwrap();
+        match Record::decode(&p.value).unwrap() {
+            Record::Coupon(r) => assert_eq!(r.id, *c),
+            other => panic!("not a coupon: {other:?}"),
+        }
+    }
+    for absent in [
+        StateKey::Coupon(Hash([7; 32])),
+        StateKey::Account(code.keypair().public()),
+    ] {
+        let p = l.prove(absent).unwrap();
+        assert!(!p.present);
+        p.proof.verify(&p.header.state_root, &p.key, None).unwrap();
+        assert!(p
+            .proof
+            .verify(&p.header.state_root, &p.key, Some(b"x"))
+            .is_err());
+    }
+}
+
+/// The root RocksDB holds equals a tree built from scratch, in memory, from the same state.
+#[test]
+fn ledger_root_equals_an_in_memory_tree_of_the_same_state() {
+    let d = tempfile::tempdir().unwrap();
+    let a = Actors::new(1, 5);
+    let l = open(&d, &a);
+    let mut state: BTreeMap<Hash, Vec<u8>> = a.genesis().initial_state().unwrap();
+    let (_, coupons) = seed(&l, &a, 2000);
+    let mut nonce = 100;
+    for (i, c) in coupons.iter().enumerate().take(300) {
+        nonce += 1;
+        let tx = testkit::redeem(&a.site, &a.holders[i % 5], *c, 1, 0, nonce, now(&l));
+        commit(&l, &a, vec![tx]);
+    }
+    // Rebuild the state map from the committed blocks' effects via re-execution.
+    for h in 1..=l.head().height {
+        let block = l.block(h).unwrap().unwrap();
+        let ex = couponchain_runtime::execute_block(
+            &state,
+            block.header.context(),
+            &block.txs,
+            SignatureCheck::Verify,
+        )
+        .unwrap();
+        for (k, v) in ex.changes {
+            match v {
+                Some(v) => state.insert(k, v),
+                None => state.remove(&k),
+            };
+        }
+        let mut store: BTreeMap<ChunkPos, Chunk> = BTreeMap::new();
+        let ups: Vec<_> = state
+            .iter()
+            .map(|(k, v)| (*k, Some(smt::value_hash(v))))
+            .collect();
+        if h % 50 == 0 || h == l.head().height {
+            let root = smt::apply_updates(&store, &ups).unwrap();
+            for (p, c) in root.writes {
+                if let Some(c) = c {
+                    store.insert(p, c);
+                }
+            }
+            assert_eq!(root.root, block.header.state_root, "height {h}");
+        }
+    }
+}
