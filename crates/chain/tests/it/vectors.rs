@@ -912,15 +912,24 @@ fn bit(key: &[u8; 32], i: usize) -> bool {
     key[i / 8] & (0x80 >> (i % 8)) != 0
 }
 
+fn keyed(text: &[u8], a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
+    let mut k = [0u8; 32];
+    k[..text.len()].copy_from_slice(text);
+    let mut h = blake3::Hasher::new_keyed(&k);
+    h.update(a);
+    h.update(b);
+    *h.finalize().as_bytes()
+}
+
 fn leaf(key: &[u8; 32], value_hash: &[u8; 32]) -> [u8; 32] {
-    blake3_cat(&[&[0x00], key, value_hash])
+    keyed(b"couponchain/smt/leaf/v1", key, value_hash)
 }
 
 fn node(l: &[u8; 32], r: &[u8; 32]) -> [u8; 32] {
     if *l == [0; 32] && *r == [0; 32] {
         [0; 32]
     } else {
-        blake3_cat(&[&[0x01], l, r])
+        keyed(b"couponchain/smt/node/v1", l, r)
     }
 }
 
