@@ -2,6 +2,7 @@
 //! with SIGKILL mid-stream. The reopened ledger must hold at least every block the child
 //! reported committed, with the same hash and state root, answer queries, and continue;
 //! replaying the same workload on a fresh ledger must reproduce every root.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // benchmark/test code
 
 use couponchain_chain::Hash;
 use couponchain_runtime::Record;

@@ -2,6 +2,7 @@
 //! algorithm alone, over an in-memory chunk store), proof generation and verification.
 //!
 //! `cargo bench -p couponchain-chain --bench smt`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // benchmark/test code
 
 use couponchain_chain::smt::{self, Chunk, ChunkPos};
 use couponchain_chain::Hash;

@@ -32,8 +32,8 @@ mod tests {
         for n in 1..=10u8 {
             let set = ValidatorSet::new((0..n).map(|i| PublicKey([i; 32])));
             let f = max_faulty(&set).unwrap_or(usize::MAX);
-            assert!(set.len() >= 3 * f + 1, "n={n} f={f}");
-            // Two quorums always share an honest validator: 2q - n > f.
+            assert!(set.len() > 3 * f, "n={n} f={f}"); // n >= 3f + 1
+                                                       // Two quorums always share an honest validator: 2q - n > f.
             assert!(2 * set.quorum() > set.len() + f, "n={n}");
         }
         assert_eq!(

@@ -138,6 +138,15 @@ fn validate_spec<R: StateReader>(
         CouponKind::StoredValue { amount: 0 } => return bad("a stored-value coupon needs a value"),
         _ => {}
     }
+    // The campaign's counters (`stats.redeemed_amount`) sum what all its coupons give out.
+    let per_coupon = match spec.kind {
+        CouponKind::SingleUse => 1,
+        CouponKind::MultiUse { uses } => uses as u64,
+        CouponKind::StoredValue { amount } => amount,
+    };
+    if spec.max_supply.checked_mul(per_coupon).is_none() {
+        return bad("max_supply times one coupon's uses or value must fit in 64 bits");
+    }
     if let Some(c) = &spec.terms.currency {
         if c.is_empty() || c.len() > limits::MAX_CURRENCY_BYTES {
             return bad("currency must be 1 to 8 characters");
@@ -382,8 +391,12 @@ fn redeem<R: StateReader>(
             requested: r.amount,
         });
     }
+    let Some(next_seq) = cp.redemptions.checked_add(1) else {
+        // 4 billion redemptions of one coupon: refuse rather than wrap the sequence.
+        return Err(RuntimeError::AlreadySpent(cp.id));
+    };
     cp.remaining -= r.amount;
-    cp.redemptions += 1;
+    cp.redemptions = next_seq;
     c.stats.redemptions += 1;
     c.stats.redeemed_amount += r.amount;
     if cp.remaining == 0 {

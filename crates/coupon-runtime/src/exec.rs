@@ -7,7 +7,7 @@ use crate::events::{Outcome, Receipt};
 use crate::limits;
 use crate::state::{Overlay, Params, Record, StateKey, StateReader};
 use couponchain_chain::block::{BlockContext, ValidatorSet};
-use couponchain_chain::tx::{SitePolicy, TxBody};
+use couponchain_chain::tx::{Benefit, SitePolicy, TxBody};
 use couponchain_chain::{Hash, SignedTransaction, TxId};
 use std::collections::BTreeSet;
 
@@ -16,9 +16,11 @@ use std::collections::BTreeSet;
 pub enum SignatureCheck<'a> {
     /// Check every signature (batched).
     Verify,
-    /// The caller already checked the transactions for which this returns true (a node's
-    /// admission cache); check the rest.
-    Cached(&'a dyn Fn(&TxId) -> bool),
+    /// The caller already checked the signatures of the transactions for which this
+    /// returns true (a node's admission cache); check the rest. The cache must be keyed by
+    /// the signed bytes (id *and* signatures), not by the id alone: the id does not cover
+    /// the signature.
+    Cached(&'a dyn Fn(&SignedTransaction) -> bool),
 }
 
 impl std::fmt::Debug for SignatureCheck<'_> {
@@ -116,10 +118,15 @@ pub fn check_envelope(
                     return malformed("too many sites in the campaign");
                 }
             }
+            let sku_len = match &spec.terms.benefit {
+                Benefit::FreeItem { sku } => sku.len(),
+                _ => 0,
+            };
             if spec.name.len() > limits::MAX_NAME_BYTES
                 || spec.terms.metadata.len() > limits::MAX_METADATA_BYTES
+                || sku_len > limits::MAX_NAME_BYTES
             {
-                return malformed("campaign name or metadata too long");
+                return malformed("campaign name, metadata or SKU too long");
             }
         }
         TxBody::Redeem(r) if r.amount == 0 => {
@@ -163,11 +170,9 @@ pub fn execute_block<R: StateReader>(
     let ids: Vec<TxId> = txs.iter().map(|t| t.id()).collect();
     let to_check: Vec<(usize, &SignedTransaction)> = match sigs {
         SignatureCheck::Verify => txs.iter().enumerate().collect(),
-        SignatureCheck::Cached(known) => txs
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !known(&ids[*i]))
-            .collect(),
+        SignatureCheck::Cached(known) => {
+            txs.iter().enumerate().filter(|(_, t)| !known(t)).collect()
+        }
     };
     let refs: Vec<&SignedTransaction> = to_check.iter().map(|(_, t)| *t).collect();
     if let Err(bad) = verify_signatures(&refs) {

@@ -231,7 +231,9 @@ fn execute<R: StateReader>(
                 keys.retain(|k| k != key);
             }
             let set = ValidatorSet::new(keys);
-            let from = ctx.height + params.validator_change_delay.max(1);
+            let from = ctx
+                .height
+                .saturating_add(params.validator_change_delay.max(1));
             let mut v = ov.validators()?;
             v.pending = Some((from, set.clone()));
             ov.put(StateKey::Validators, Record::Validators(v));
