@@ -224,6 +224,16 @@ pub trait StateReader {
     fn get(&self, key: &Hash) -> Result<Option<Vec<u8>>, StoreError>;
     /// Whether a transaction with this id is already in the chain.
     fn tx_included(&self, id: &Hash) -> Result<bool, StoreError>;
+
+    /// Many records at once, in the order of `keys` (a store can batch the reads).
+    fn get_many(&self, keys: &[Hash]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
+
+    /// [`StateReader::tx_included`] for many ids, in order.
+    fn txs_included(&self, ids: &[Hash]) -> Result<Vec<bool>, StoreError> {
+        ids.iter().map(|id| self.tx_included(id)).collect()
+    }
 }
 
 impl StateReader for BTreeMap<Hash, Vec<u8>> {
@@ -254,6 +264,25 @@ impl<'a, R: StateReader> Overlay<'a, R> {
             block: BTreeMap::new(),
             tx: BTreeMap::new(),
         }
+    }
+
+    /// Reads the records under `keys` from the base in one batch, ahead of their use.
+    /// Order and duplicates do not matter.
+    pub fn prefetch(&mut self, mut keys: Vec<Hash>) -> Result<(), StoreError> {
+        keys.sort_unstable();
+        keys.dedup();
+        keys.retain(|k| !self.read_cache.contains_key(k));
+        let values = self.base.get_many(&keys)?;
+        for (k, v) in keys.into_iter().zip(values) {
+            let v = match v {
+                None => None,
+                Some(bytes) => Some(Record::decode(&bytes).map_err(|e| {
+                    StoreError(format!("undecodable state record {k}: {e}"))
+                })?),
+            };
+            self.read_cache.insert(k, v);
+        }
+        Ok(())
     }
 
     pub fn get(&mut self, key: StateKey) -> Result<Option<Record>, StoreError> {

