@@ -195,7 +195,11 @@ pub fn execute_block<R: StateReader>(
     // Batch the reads a block will certainly make: the replay index, and the coupons the
     // transactions name (one sorted multi-get instead of thousands of point reads).
     let included = state.txs_included(&ids)?;
-    ov.prefetch(txs.iter().filter_map(|t| coupon_named(&t.tx.body)).collect())?;
+    ov.prefetch(
+        txs.iter()
+            .filter_map(|t| coupon_named(&t.tx.body))
+            .collect(),
+    )?;
 
     let mut in_block: BTreeSet<TxId> = BTreeSet::new();
     let mut receipts = Vec::with_capacity(txs.len());

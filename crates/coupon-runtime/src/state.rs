@@ -276,9 +276,10 @@ impl<'a, R: StateReader> Overlay<'a, R> {
         for (k, v) in keys.into_iter().zip(values) {
             let v = match v {
                 None => None,
-                Some(bytes) => Some(Record::decode(&bytes).map_err(|e| {
-                    StoreError(format!("undecodable state record {k}: {e}"))
-                })?),
+                Some(bytes) => Some(
+                    Record::decode(&bytes)
+                        .map_err(|e| StoreError(format!("undecodable state record {k}: {e}")))?,
+                ),
             };
             self.read_cache.insert(k, v);
         }

@@ -145,8 +145,12 @@ fn breakdown(s: &mut Setup) {
         let sigs = t.elapsed();
         let known = |_: &SignedTransaction| true;
         let t = Instant::now();
-        let ctx = couponchain_chain::BlockContext { height: s.ledger.head().height + 1, time_ms: now };
-        couponchain_runtime::execute_block(&s.ledger, ctx, &txs, SignatureCheck::Cached(&known)).unwrap();
+        let ctx = couponchain_chain::BlockContext {
+            height: s.ledger.head().height + 1,
+            time_ms: now,
+        };
+        couponchain_runtime::execute_block(&s.ledger, ctx, &txs, SignatureCheck::Cached(&known))
+            .unwrap();
         let execute = t.elapsed();
         let t = Instant::now();
         let p = s

@@ -379,7 +379,11 @@ impl Ledger {
             header: block.header.clone(),
             tx_ids: executed.receipts.iter().map(|r| r.tx).collect(),
         };
-        batch.put_cf(self.cf(tables::BLOCKS)?, height_key(height), encoding::encode(&stored));
+        batch.put_cf(
+            self.cf(tables::BLOCKS)?,
+            height_key(height),
+            encoding::encode(&stored),
+        );
         batch.put_cf(self.cf(tables::BLOCK_HEIGHTS)?, hash.0, height_key(height));
         if let Some(c) = cert {
             batch.put_cf(
@@ -471,8 +475,12 @@ impl Ledger {
                     Event::CouponIssued { coupon, owner, .. } => {
                         batch.put_cf(owners, pair_key(&owner.0, &coupon.0), [])
                     }
-                    Event::CouponTransferred { coupon, from, to, .. }
-                    | Event::CouponClaimed { coupon, from, to, .. } => {
+                    Event::CouponTransferred {
+                        coupon, from, to, ..
+                    }
+                    | Event::CouponClaimed {
+                        coupon, from, to, ..
+                    } => {
                         batch.delete_cf(owners, pair_key(&from.0, &coupon.0));
                         batch.put_cf(owners, pair_key(&to.0, &coupon.0), []);
                     }
@@ -516,7 +524,9 @@ impl StateReader for Ledger {
     }
 
     fn get_many(&self, keys: &[Hash]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let cf = self.cf(tables::STATE).map_err(|e| StoreError(e.to_string()))?;
+        let cf = self
+            .cf(tables::STATE)
+            .map_err(|e| StoreError(e.to_string()))?;
         let mut sorted: Vec<(usize, &Hash)> = keys.iter().enumerate().collect();
         sorted.sort_unstable_by_key(|(_, k)| **k);
         let found = self
@@ -524,13 +534,17 @@ impl StateReader for Ledger {
             .batched_multi_get_cf(cf, sorted.iter().map(|(_, k)| &k.0), true);
         let mut out = vec![None; keys.len()];
         for ((i, _), v) in sorted.into_iter().zip(found) {
-            out[i] = v.map_err(|e| StoreError(e.to_string()))?.map(|v| v.to_vec());
+            out[i] = v
+                .map_err(|e| StoreError(e.to_string()))?
+                .map(|v| v.to_vec());
         }
         Ok(out)
     }
 
     fn txs_included(&self, ids: &[Hash]) -> Result<Vec<bool>, StoreError> {
-        let cf = self.cf(tables::TXS).map_err(|e| StoreError(e.to_string()))?;
+        let cf = self
+            .cf(tables::TXS)
+            .map_err(|e| StoreError(e.to_string()))?;
         let mut sorted: Vec<(usize, &Hash)> = ids.iter().enumerate().collect();
         sorted.sort_unstable_by_key(|(_, k)| **k);
         let found = self

@@ -76,7 +76,10 @@ impl Ledger {
     }
 
     fn stored_block(&self, height: u64) -> Result<Option<StoredBlock>, StorageError> {
-        match self.db().get_cf(self.cf(tables::BLOCKS)?, height_key(height))? {
+        match self
+            .db()
+            .get_cf(self.cf(tables::BLOCKS)?, height_key(height))?
+        {
             None => Ok(None),
             Some(b) => Ok(Some(
                 encoding::decode(&b).map_err(|e| corrupt("stored block", e))?,
@@ -87,7 +90,10 @@ impl Ledger {
     fn stored_txs(&self, ids: &[TxId]) -> Result<Vec<StoredTx>, StorageError> {
         let cf = self.cf(tables::TXS)?;
         let mut out = Vec::with_capacity(ids.len());
-        for (id, v) in ids.iter().zip(self.db().multi_get_cf(ids.iter().map(|id| (cf, id.0)))) {
+        for (id, v) in ids
+            .iter()
+            .zip(self.db().multi_get_cf(ids.iter().map(|id| (cf, id.0))))
+        {
             let v = v?.ok_or_else(|| StorageError::Corrupt(format!("transaction {id} missing")))?;
             out.push(encoding::decode(&v).map_err(|e| corrupt("stored transaction", e))?);
         }
@@ -150,7 +156,8 @@ impl Ledger {
         let Some(v) = self.db().get_cf(self.cf(tables::TXS)?, id.0)? else {
             return Ok(None);
         };
-        let stored: StoredTx = encoding::decode(&v).map_err(|e| corrupt("stored transaction", e))?;
+        let stored: StoredTx =
+            encoding::decode(&v).map_err(|e| corrupt("stored transaction", e))?;
         Ok(Some(TxView {
             height: stored.receipt.height,
             index: stored.receipt.index,
@@ -208,7 +215,9 @@ impl Ledger {
                 break;
             }
             if k.len() != 48 || v.len() != 32 {
-                return Err(StorageError::Corrupt("malformed coupon history entry".into()));
+                return Err(StorageError::Corrupt(
+                    "malformed coupon history entry".into(),
+                ));
             }
             let height = u64::from_be_bytes(k[32..40].try_into().unwrap_or_default());
             let ev_index = u32::from_be_bytes(k[44..48].try_into().unwrap_or_default());
@@ -307,7 +316,8 @@ impl Ledger {
         let block = snap
             .get_cf(self.cf(tables::BLOCKS)?, height_key(head.height))?
             .ok_or_else(|| StorageError::Corrupt("head block missing".into()))?;
-        let block: StoredBlock = encoding::decode(&block).map_err(|e| corrupt("stored block", e))?;
+        let block: StoredBlock =
+            encoding::decode(&block).map_err(|e| corrupt("stored block", e))?;
         let k = key.hash();
         let value = snap.get_cf(self.cf(tables::STATE)?, k.0)?;
         let proof = smt::prove(
