@@ -491,7 +491,7 @@ impl Ledger {
                 }
             }
         }
-        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        entries.sort_unstable_by_key(|e| e.0);
         for (k, v) in entries {
             batch.put_cf(history, k, v);
         }
