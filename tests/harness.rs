@@ -114,3 +114,111 @@ impl Default for Workload {
         Workload::new()
     }
 }
+
+/// A `couponchain` process started by a test, killed when dropped.
+#[derive(Debug)]
+pub struct NodeProcess {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    pub data_dir: std::path::PathBuf,
+}
+
+/// The path of the `couponchain` binary, built on demand (`cargo test --workspace` has
+/// usually built it already; this makes `cargo test -p couponchain-tests` work too).
+pub fn couponchain_bin() -> std::path::PathBuf {
+    use std::sync::OnceLock;
+    static BIN: OnceLock<std::path::PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(p) = std::env::var("COUPONCHAIN_BIN") {
+            return p.into();
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "couponchain-node",
+                "--bin",
+                "couponchain",
+            ])
+            .status();
+        assert!(
+            status.map(|s| s.success()).unwrap_or(false),
+            "building the couponchain binary failed"
+        );
+        // target/debug/deps/<test> → target/debug/couponchain
+        let exe = std::env::current_exe().unwrap_or_default();
+        let dir = exe
+            .parent()
+            .and_then(|p| p.parent())
+            .map(|p| p.to_path_buf())
+            .unwrap_or_default();
+        dir.join("couponchain")
+    })
+    .clone()
+}
+
+impl NodeProcess {
+    /// Starts `couponchain dev` on a free port with its state in `data_dir`, and waits
+    /// (bounded: 30 s) for the line announcing the RPC URL.
+    pub fn dev(data_dir: &std::path::Path, extra: &[&str]) -> NodeProcess {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(couponchain_bin())
+            .arg("dev")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--rpc-addr", "127.0.0.1:0", "--log-level", "warn"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting couponchain: {e}"));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("couponchain: RPC listening on ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("the node did not announce its RPC URL within 30 s"));
+        NodeProcess {
+            child,
+            url,
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+
+    /// SIGKILL: no clean shutdown at all.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait (bounded) for a clean exit; returns whether it exited cleanly.
+    pub fn terminate(mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        for _ in 0..200 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

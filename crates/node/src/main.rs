@@ -1,11 +1,18 @@
-//! The `couponchain` binary. For now it offers the ledger-level commands that need no
-//! network: inspecting a data directory. `run`, `dev`, keys and genesis tooling arrive with
-//! the node issue.
+//! The `couponchain` binary: node commands (`run`, `dev`, `init`), key and genesis tools,
+//! and client commands that sign with a key file and talk to any node's RPC.
+
+mod config;
+mod dev;
+mod genesis_cmd;
+mod keyfile;
+mod keys_cmd;
+mod loadgen;
+mod node;
+mod run;
+mod telemetry;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use couponchain_runtime::Genesis;
-use couponchain_storage::{Ledger, LedgerOptions};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -21,29 +28,99 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Prints the head (height, hash, state root) of a ledger directory.
-    Head {
-        /// The ledger's data directory.
+    /// Runs a node from a config file.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Runs a one-validator development chain with demo keys.
+    Dev(dev::DevArgs),
+    /// Creates a data folder with a commented config file.
+    Init {
         #[arg(long)]
         data_dir: PathBuf,
-        /// The genesis document (JSON) the ledger was created from.
+        /// Overwrite an existing config file.
         #[arg(long)]
-        genesis: PathBuf,
+        force: bool,
     },
+    /// Creates and shows key files.
+    #[command(subcommand)]
+    Keys(keys_cmd::KeysCommand),
+    /// Creates bearer codes and shows the keys they stand for.
+    #[command(subcommand)]
+    Bearer(keys_cmd::BearerCommand),
+    /// Creates a genesis document.
+    #[command(subcommand)]
+    Genesis(genesis_cmd::GenesisCommand),
+    /// Drives a node with pre-signed transactions and reports throughput and latency.
+    Loadgen(loadgen::LoadgenArgs),
 }
+
+/// The commented template `init` writes (also in `config/node.toml`).
+const NODE_TOML: &str = include_str!("../../../config/node.toml");
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Head { data_dir, genesis } => {
-            let text = std::fs::read_to_string(&genesis)
-                .with_context(|| format!("reading {}", genesis.display()))?;
-            let genesis: Genesis = serde_json::from_str(&text)
-                .with_context(|| format!("parsing {}", genesis.display()))?;
-            let ledger = Ledger::open(&data_dir, &genesis, LedgerOptions::default())
-                .with_context(|| format!("opening {}", data_dir.display()))?;
-            println!("{}", serde_json::to_string_pretty(&ledger.head())?);
+        Command::Run { config } => {
+            let base = config.parent().map(PathBuf::from).unwrap_or_default();
+            let user = config::UserConfig::load(&config, std::env::vars())?;
+            let config = user.validate(&base)?;
+            telemetry::init(config.log_format, &config.log_level)?;
+            let genesis = run::read_genesis(&config.genesis)?;
+            let key_path = config.validator_key.clone().context(
+                "config field `validator_key` is required (replicas arrive with issue #4)",
+            )?;
+            let key = keyfile::read_key_file(&key_path)?;
+            runtime()?.block_on(run::run_node(config, genesis, key))
         }
+        Command::Dev(args) => {
+            let (data_dir, _temp) = match &args.data_dir {
+                Some(d) => (d.clone(), None),
+                None => {
+                    let t = tempfile::Builder::new()
+                        .prefix("couponchain-dev-")
+                        .tempdir()?;
+                    (t.path().to_path_buf(), Some(t))
+                }
+            };
+            let (config, genesis, key) = dev::prepare(&args, &data_dir)?;
+            telemetry::init(config.log_format, &config.log_level)?;
+            dev::print_banner(&config, &data_dir, args.data_dir.is_none());
+            runtime()?.block_on(run::run_node(config, genesis, key))
+        }
+        Command::Init { data_dir, force } => {
+            std::fs::create_dir_all(data_dir.join("keys"))
+                .with_context(|| format!("creating {}", data_dir.display()))?;
+            let path = data_dir.join("config.toml");
+            if path.exists() && !force {
+                anyhow::bail!("{} exists; pass --force to overwrite", path.display());
+            }
+            std::fs::write(&path, NODE_TOML)
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!("wrote {}", path.display());
+            println!(
+                "next: couponchain keys new --out {}/keys/validator.key",
+                data_dir.display()
+            );
+            println!(
+                "      couponchain genesis new ... --out {}/genesis.json",
+                data_dir.display()
+            );
+            println!("      couponchain run --config {}", path.display());
+            Ok(())
+        }
+        Command::Keys(cmd) => keys_cmd::run(cmd, false),
+        Command::Bearer(cmd) => keys_cmd::run_bearer(cmd, false),
+        Command::Genesis(cmd) => genesis_cmd::run(cmd),
+        Command::Loadgen(args) => runtime()?.block_on(loadgen::run(args)),
     }
-    Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("couponchain")
+        .build()
+        .context("starting the async runtime")
 }

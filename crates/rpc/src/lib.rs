@@ -1,19 +1,22 @@
-//! The HTTP RPC served to shop backends, verification sites and light verifiers. It talks
-//! to the node only through a small handle and never touches storage or the mempool.
+//! The HTTP RPC served to shop backends, verification sites and light verifiers: JSON over
+//! HTTP under `/v1`, a resumable stream of finalized events, health and readiness probes,
+//! Prometheus metrics and an OpenAPI document.
 //!
-//! This crate is still the seam only: the routes arrive with the node issue.
+//! Architecture invariant: the RPC talks to the node only through [`NodeApi`]; it never
+//! opens a database or reaches into the mempool.
 
-/// The RPC crate's one error type; every variant maps to a stable machine-readable code.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum RpcError {
-    #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
-}
+pub mod api;
+pub mod body;
+mod error;
+pub mod events;
+pub mod metrics;
+pub mod openapi;
+pub mod params;
+mod routes;
+mod server;
+pub mod views;
 
-impl RpcError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            RpcError::BadRequest { code, .. } => code,
-        }
-    }
-}
+pub use api::*;
+pub use error::RpcError;
+pub use metrics::RpcMetrics;
+pub use server::{apply_layers, cors_layer, router, serve, METRICS_CONTENT_TYPE, SHUTDOWN_GRACE};

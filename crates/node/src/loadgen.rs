@@ -1,0 +1,450 @@
+//! `couponchain loadgen`: drives a node over its RPC and reports what it sustained.
+//!
+//! Setup (not measured): a campaign, and enough coupons issued to `--holders` derived keys.
+//! Then every measured transaction is signed before the clock starts, and submitted in
+//! binary batches (`POST /v1/txs/batch?wait=final`) over `--connections` concurrent
+//! requests, paced to `--rate` transactions per second (or as fast as the node takes them).
+//! A batch's submit-to-final time counts for each of its transactions. Bounded: it stops
+//! after `--duration-s` or when the pre-signed transactions run out.
+
+use crate::keyfile::read_key_file;
+use anyhow::{bail, Context};
+use couponchain_chain::tx::{
+    campaign_id, coupon_id, Benefit, CampaignSpec, CouponKind, Recipient, SitePolicy, Terms, TxBody,
+};
+use couponchain_chain::{encoding, Hash, Keypair, SignedTransaction, Transaction};
+use couponchain_rpc::{NodeStatus, SubmitOutcome, SubmitStatus};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, clap::Args)]
+pub struct LoadgenArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8545")]
+    pub rpc: String,
+    /// "redeem" or "issue" (one coupon per transaction).
+    #[arg(long, default_value = "redeem")]
+    pub mode: String,
+    /// Target transactions per second; 0 = as fast as the node takes them.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Measured run length.
+    #[arg(long, default_value_t = 60)]
+    pub duration_s: u64,
+    /// Transactions per HTTP request.
+    #[arg(long, default_value_t = 200)]
+    pub batch: usize,
+    /// Concurrent requests in flight.
+    #[arg(long, default_value_t = 16)]
+    pub connections: usize,
+    /// Holder keys the coupons are spread over.
+    #[arg(long, default_value_t = 1000)]
+    pub holders: usize,
+    /// Issuer key file (default: the dev chain's demo issuer).
+    #[arg(long)]
+    pub issuer_key: Option<PathBuf>,
+    /// Site key file (default: the dev chain's demo site).
+    #[arg(long)]
+    pub site_key: Option<PathBuf>,
+    /// The node's process id, to report its CPU time and memory.
+    #[arg(long)]
+    pub node_pid: Option<u32>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Report {
+    mode: String,
+    target_rate: u64,
+    submitted: usize,
+    final_applied: usize,
+    final_refused_by_runtime: usize,
+    refused_at_admission: BTreeMap<String, usize>,
+    timeouts: usize,
+    seconds: f64,
+    throughput_tx_per_s: f64,
+    latency_ms: Percentiles,
+    node_cpu_percent: Option<f64>,
+    node_rss_mib: Option<f64>,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct Percentiles {
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+}
+
+struct Client {
+    http: reqwest::Client,
+    rpc: String,
+}
+
+impl Client {
+    async fn status(&self) -> anyhow::Result<NodeStatus> {
+        Ok(self
+            .http
+            .get(format!("{}/v1/status", self.rpc))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+
+    async fn submit(&self, txs: &[SignedTransaction]) -> anyhow::Result<Vec<SubmitOutcome>> {
+        #[derive(serde::Deserialize)]
+        struct Results {
+            results: Vec<SubmitOutcome>,
+        }
+        let body = encoding::encode(&txs.to_vec());
+        let r: Results = self
+            .http
+            .post(format!(
+                "{}/v1/txs/batch?wait=final&timeout_ms=30000",
+                self.rpc
+            ))
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(r.results)
+    }
+}
+
+fn sign(key: &Keypair, chain_id: &str, nonce: u64, now_ms: u64, body: TxBody) -> SignedTransaction {
+    Transaction {
+        chain_id: chain_id.to_string(),
+        signer: key.public(),
+        nonce,
+        valid_until_ms: now_ms + 50 * 60 * 1000,
+        body,
+    }
+    .sign(key)
+}
+
+fn demo_or(path: &Option<PathBuf>, role: &str) -> anyhow::Result<Keypair> {
+    match path {
+        Some(p) => read_key_file(p),
+        None => Ok(Keypair::from_seed(&format!("couponchain-dev/{role}"))),
+    }
+}
+
+/// (utime + stime) clock ticks and resident set size in bytes of a process.
+fn proc_usage(pid: u32) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    let rss_pages = f.get(21)?.parse::<u64>().ok()?;
+    Some((ticks, rss_pages * 4096))
+}
+
+pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
+    if args.batch == 0 || args.connections == 0 || args.holders == 0 {
+        bail!("--batch, --connections and --holders must be at least 1");
+    }
+    let client = Arc::new(Client {
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(args.connections)
+            .build()?,
+        rpc: args.rpc.trim_end_matches('/').to_string(),
+    });
+    let status = client.status().await.context("reaching the node")?;
+    let chain = status.chain_id.clone();
+    let issuer = demo_or(&args.issuer_key, "issuer")?;
+    let site = demo_or(&args.site_key, "site")?;
+    let holders: Vec<Keypair> = (0..args.holders)
+        .map(|i| Keypair::from_seed(&format!("loadgen/holder/{i}")))
+        .collect();
+    let now = status.head.time_ms.max(crate::node::wall_ms());
+    let run_nonce = now; // distinct transactions on every run
+    let wanted = if args.rate > 0 {
+        (args.rate * args.duration_s) as usize
+    } else {
+        // Enough for 40,000 tx/s over the run.
+        (40_000 * args.duration_s) as usize
+    };
+
+    eprintln!("loadgen: setting up a campaign on {chain} ...");
+    let spec = CampaignSpec {
+        name: format!("loadgen {run_nonce}"),
+        terms: Terms {
+            benefit: Benefit::Other,
+            currency: None,
+            metadata: String::new(),
+        },
+        not_before_ms: 0,
+        expires_at_ms: now + 24 * 3_600_000,
+        max_supply: u64::MAX / 4,
+        transferable: false,
+        kind: CouponKind::SingleUse,
+        redeem_at: SitePolicy::AnySite,
+        region_prefix: None,
+        per_holder_limit: None,
+    };
+    let create = sign(
+        &issuer,
+        &chain,
+        run_nonce,
+        now,
+        TxBody::CreateCampaign(spec),
+    );
+    let campaign = campaign_id(&create.id());
+    expect_applied(client.submit(&[create]).await?)?;
+
+    let mut txs: Vec<SignedTransaction> = Vec::with_capacity(wanted);
+    if args.mode == "redeem" {
+        eprintln!("loadgen: issuing {wanted} coupons (not measured) ...");
+        let mut issued = 0usize;
+        let mut batch = Vec::new();
+        while issued < wanted {
+            let n = (wanted - issued).min(10_000);
+            let recipients: Vec<Recipient> = (0..n)
+                .map(|i| Recipient {
+                    owner: holders[(issued + i) % holders.len()].public(),
+                    bearer: false,
+                })
+                .collect();
+            let tx = sign(
+                &issuer,
+                &chain,
+                run_nonce + 1 + issued as u64,
+                now,
+                TxBody::IssueCoupons {
+                    campaign,
+                    recipients,
+                },
+            );
+            let id = tx.id();
+            for i in 0..n {
+                let holder = &holders[(issued + i) % holders.len()];
+                txs.push(redeem(
+                    &site,
+                    holder,
+                    &chain,
+                    coupon_id(&id, i as u32),
+                    run_nonce + (issued + i) as u64,
+                    now,
+                ));
+            }
+            batch.push(tx);
+            if batch.len() == 4 {
+                expect_applied(client.submit(&batch).await?)?;
+                batch.clear();
+            }
+            issued += n;
+        }
+        if !batch.is_empty() {
+            expect_applied(client.submit(&batch).await?)?;
+        }
+    } else if args.mode == "issue" {
+        eprintln!("loadgen: signing {wanted} issue transactions ...");
+        for i in 0..wanted {
+            txs.push(sign(
+                &issuer,
+                &chain,
+                run_nonce + 1_000_000_000 + i as u64,
+                now,
+                TxBody::IssueCoupons {
+                    campaign,
+                    recipients: vec![Recipient {
+                        owner: holders[i % holders.len()].public(),
+                        bearer: false,
+                    }],
+                },
+            ));
+        }
+    } else {
+        bail!("--mode must be redeem or issue");
+    }
+
+    eprintln!(
+        "loadgen: {} {} transactions signed; running for {} s at {} ...",
+        txs.len(),
+        args.mode,
+        args.duration_s,
+        if args.rate > 0 {
+            format!("{} tx/s", args.rate)
+        } else {
+            "full speed".into()
+        }
+    );
+    let batches: Arc<Vec<Vec<SignedTransaction>>> =
+        Arc::new(txs.chunks(args.batch).map(|c| c.to_vec()).collect());
+    drop(txs);
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(args.duration_s);
+    let usage_before = args.node_pid.and_then(proc_usage);
+    let mut workers = Vec::new();
+    for _ in 0..args.connections {
+        let (client, batches, next) = (client.clone(), batches.clone(), next.clone());
+        let (rate, batch) = (args.rate, args.batch);
+        workers.push(tokio::spawn(async move {
+            let mut results: Vec<(Duration, Vec<SubmitOutcome>)> = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= batches.len() || Instant::now() >= deadline {
+                    break;
+                }
+                if rate > 0 {
+                    // Batch i is due at start + i·batch/rate.
+                    let due =
+                        start + Duration::from_secs_f64(i as f64 * batch as f64 / rate as f64);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                let sent = Instant::now();
+                match client.submit(&batches[i]).await {
+                    Ok(r) => results.push((sent.elapsed(), r)),
+                    Err(e) => eprintln!("loadgen: batch {i} failed: {e}"),
+                }
+            }
+            results
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await?);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let usage_after = args.node_pid.and_then(proc_usage);
+
+    let mut latencies: Vec<f64> = Vec::new();
+    let mut report = Report {
+        mode: args.mode.clone(),
+        target_rate: args.rate,
+        submitted: 0,
+        final_applied: 0,
+        final_refused_by_runtime: 0,
+        refused_at_admission: BTreeMap::new(),
+        timeouts: 0,
+        seconds,
+        throughput_tx_per_s: 0.0,
+        latency_ms: Percentiles::default(),
+        node_cpu_percent: None,
+        node_rss_mib: None,
+    };
+    for (took, outcomes) in &all {
+        for o in outcomes {
+            report.submitted += 1;
+            match o.status {
+                SubmitStatus::Final => {
+                    latencies.push(took.as_secs_f64() * 1e3);
+                    if o.receipt.as_ref().is_some_and(|r| r.is_applied()) {
+                        report.final_applied += 1;
+                    } else {
+                        report.final_refused_by_runtime += 1;
+                    }
+                }
+                SubmitStatus::Refused => {
+                    let code = o.error.as_ref().map(|e| e.code.clone()).unwrap_or_default();
+                    *report.refused_at_admission.entry(code).or_default() += 1;
+                }
+                SubmitStatus::Timeout | SubmitStatus::Accepted => report.timeouts += 1,
+            }
+        }
+    }
+    report.throughput_tx_per_s =
+        (report.final_applied + report.final_refused_by_runtime) as f64 / seconds;
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+        latencies[i.min(latencies.len() - 1)]
+    };
+    report.latency_ms = Percentiles {
+        p50: pct(0.50),
+        p90: pct(0.90),
+        p99: pct(0.99),
+        max: pct(1.0),
+    };
+    if let (Some((t0, _)), Some((t1, rss))) = (usage_before, usage_after) {
+        // Linux reports CPU time in clock ticks of 1/100 s.
+        report.node_cpu_percent = Some((t1.saturating_sub(t0)) as f64 / 100.0 / seconds * 100.0);
+        report.node_rss_mib = Some(rss as f64 / (1024.0 * 1024.0));
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "mode {} target {} tx/s, {:.1} s",
+            report.mode, report.target_rate, report.seconds
+        );
+        println!(
+            "final {} (applied {}, refused by the runtime {}), admission refusals {:?}, timeouts {}",
+            report.final_applied + report.final_refused_by_runtime,
+            report.final_applied,
+            report.final_refused_by_runtime,
+            report.refused_at_admission,
+            report.timeouts
+        );
+        println!("throughput {:.0} tx/s final", report.throughput_tx_per_s);
+        println!(
+            "submit-to-final latency ms: p50 {:.1} p90 {:.1} p99 {:.1} max {:.1}",
+            report.latency_ms.p50,
+            report.latency_ms.p90,
+            report.latency_ms.p99,
+            report.latency_ms.max
+        );
+        if let (Some(c), Some(m)) = (report.node_cpu_percent, report.node_rss_mib) {
+            println!("node: {c:.0} % CPU (of one core), {m:.0} MiB resident");
+        }
+    }
+    Ok(())
+}
+
+fn redeem(
+    site: &Keypair,
+    holder: &Keypair,
+    chain: &str,
+    coupon: Hash,
+    nonce: u64,
+    now: u64,
+) -> SignedTransaction {
+    let auth = couponchain_chain::tx::RedeemAuth {
+        chain_id: chain.to_string(),
+        coupon,
+        site: site.public(),
+        amount: 1,
+        seq: 0,
+        valid_until_ms: now + 50 * 60 * 1000,
+    };
+    let r = couponchain_chain::tx::Redemption {
+        coupon,
+        holder: holder.public(),
+        amount: 1,
+        seq: 0,
+        auth_valid_until_ms: auth.valid_until_ms,
+        holder_signature: auth.sign(holder),
+    };
+    sign(site, chain, nonce, now, TxBody::Redeem(r))
+}
+
+fn expect_applied(outcomes: Vec<SubmitOutcome>) -> anyhow::Result<()> {
+    for o in outcomes {
+        match (&o.status, &o.receipt) {
+            (SubmitStatus::Final, Some(r)) if r.is_applied() => {}
+            _ => bail!(
+                "setup transaction {} not applied: {:?} {:?}",
+                o.tx,
+                o.status,
+                o.error.or(o.receipt.map(|r| couponchain_rpc::ErrorBody {
+                    code: "receipt".into(),
+                    message: format!("{:?}", r.outcome)
+                }))
+            ),
+        }
+    }
+    Ok(())
+}

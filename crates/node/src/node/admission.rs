@@ -1,0 +1,215 @@
+//! Admission: the checks a transaction passes before it enters the mempool — envelope
+//! (chain id, validity window, size bounds), already final or already waiting, the
+//! signer's role for role-gated bodies, and all signatures in one batch. Coupon-level rules
+//! (ownership, expiry, remaining uses) are left to the block: their outcome depends on the
+//! transactions ordered before, and the site learns it when final.
+
+use super::{lock, wall_ms, Finality, Node};
+use couponchain_chain::block::BlockContext;
+use couponchain_chain::tx::TxBody;
+use couponchain_chain::{PublicKey, SignedTransaction, TxId};
+use couponchain_rpc::{ErrorBody, SubmitOutcome, SubmitStatus};
+use couponchain_runtime::{
+    check_envelope, verify_signatures, Account, Record, RuntimeError, StateKey,
+};
+use std::collections::BTreeMap;
+use std::time::Instant;
+use tokio::sync::oneshot;
+
+/// The largest single transaction admitted (a 10,000-recipient issue is ~340 KiB).
+pub const MAX_TX_BYTES: usize = 1 << 20;
+
+pub(super) struct Admitted {
+    pub outcomes: Vec<SubmitOutcome>,
+    /// For each outcome still `Accepted`, the receiver that reports its finality.
+    pub waits: Vec<Option<oneshot::Receiver<Finality>>>,
+}
+
+fn refused(id: TxId, code: &str, message: String) -> SubmitOutcome {
+    SubmitOutcome {
+        tx: id,
+        status: SubmitStatus::Refused,
+        receipt: None,
+        error: Some(ErrorBody {
+            code: code.to_string(),
+            message,
+        }),
+    }
+}
+
+fn from_runtime(id: TxId, e: &RuntimeError) -> SubmitOutcome {
+    refused(id, e.code(), e.to_string())
+}
+
+impl Node {
+    pub(super) fn admit(&self, txs: Vec<SignedTransaction>, wait: bool) -> Admitted {
+        let head = self.ledger.head();
+        let ctx = BlockContext {
+            height: head.height + 1,
+            time_ms: wall_ms().max(head.time_ms),
+        };
+        let n = txs.len();
+        let mut outcomes: Vec<Option<SubmitOutcome>> = vec![None; n];
+        let mut waits: Vec<Option<oneshot::Receiver<Finality>>> = (0..n).map(|_| None).collect();
+        let mut roles: BTreeMap<PublicKey, Account> = BTreeMap::new();
+        let mut candidates: Vec<(usize, TxId, usize)> = Vec::with_capacity(n);
+        let mut in_request: std::collections::HashSet<TxId> = std::collections::HashSet::new();
+        for (i, tx) in txs.iter().enumerate() {
+            let id = tx.id();
+            let size = tx.encode().len();
+            if size > MAX_TX_BYTES {
+                outcomes[i] = Some(refused(
+                    id,
+                    "tx_too_large",
+                    format!("{size} bytes; at most {MAX_TX_BYTES}"),
+                ));
+                continue;
+            }
+            match self.ledger.tx(&id) {
+                Ok(Some(view)) => {
+                    outcomes[i] = Some(SubmitOutcome {
+                        tx: id,
+                        status: SubmitStatus::Final,
+                        receipt: Some(view.receipt),
+                        error: None,
+                    });
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    outcomes[i] = Some(refused(id, "internal", e.to_string()));
+                    continue;
+                }
+            }
+            if let Err(e) = check_envelope(tx, &self.params, ctx) {
+                outcomes[i] = Some(from_runtime(id, &e));
+                continue;
+            }
+            match self.role_refusal(&mut roles, tx) {
+                Ok(Some(e)) => {
+                    outcomes[i] = Some(from_runtime(id, &e));
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    outcomes[i] = Some(refused(id, "internal", e));
+                    continue;
+                }
+            }
+            if !in_request.insert(id) {
+                outcomes[i] = Some(from_runtime(id, &RuntimeError::DuplicateInBlock(id)));
+                continue;
+            }
+            candidates.push((i, id, size));
+        }
+        let refs: Vec<&SignedTransaction> = candidates.iter().map(|(i, _, _)| &txs[*i]).collect();
+        let mut bad = vec![false; candidates.len()];
+        if let Err(failures) = verify_signatures(&refs) {
+            for (j, e) in failures {
+                bad[j] = true;
+                outcomes[candidates[j].0] = Some(from_runtime(candidates[j].1, &e));
+            }
+        }
+        let now = Instant::now();
+        {
+            let mut pool = lock(&self.mempool);
+            let mut waiters = lock(&self.waiters);
+            let mut txs: Vec<Option<SignedTransaction>> = txs.into_iter().map(Some).collect();
+            for (j, (i, id, size)) in candidates.into_iter().enumerate() {
+                if bad[j] {
+                    continue;
+                }
+                let Some(tx) = txs[i].take() else { continue };
+                // Register before inserting, so a block cannot finish first unseen.
+                if wait {
+                    let (s, r) = oneshot::channel();
+                    waiters.entry(id).or_default().push(s);
+                    waits[i] = Some(r);
+                }
+                match pool.insert(id, tx, size, now) {
+                    Ok(()) => {
+                        self.metrics.txs_admitted.inc();
+                        outcomes[i] = Some(SubmitOutcome {
+                            tx: id,
+                            status: SubmitStatus::Accepted,
+                            receipt: None,
+                            error: None,
+                        });
+                    }
+                    Err(e) => {
+                        if wait {
+                            waits[i] = None;
+                            if let Some(ws) = waiters.get_mut(&id) {
+                                ws.pop();
+                                if ws.is_empty() {
+                                    waiters.remove(&id);
+                                }
+                            }
+                        }
+                        outcomes[i] = Some(refused(id, e.code(), e.to_string()));
+                    }
+                }
+            }
+            self.metrics.mempool_txs.set(pool.len() as i64);
+            self.metrics.mempool_bytes.set(pool.bytes() as i64);
+        }
+        self.wake.notify_one();
+        let outcomes: Vec<SubmitOutcome> = outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| refused(TxId::default(), "internal", "no outcome".into())))
+            .collect();
+        for o in &outcomes {
+            if let Some(e) = &o.error {
+                self.metrics.refused(&e.code);
+            }
+        }
+        Admitted { outcomes, waits }
+    }
+
+    pub(super) fn is_pending(&self, id: &TxId) -> bool {
+        lock(&self.mempool).contains(id)
+    }
+
+    /// Refusals that depend only on the signer's role, which transactions rarely change.
+    fn role_refusal(
+        &self,
+        roles: &mut BTreeMap<PublicKey, Account>,
+        tx: &SignedTransaction,
+    ) -> Result<Option<RuntimeError>, String> {
+        let signer = tx.tx.signer;
+        let acct = match roles.get(&signer) {
+            Some(a) => a.clone(),
+            None => {
+                let a = match self.ledger.record(StateKey::Account(signer)) {
+                    Ok(Some(Record::Account(a))) => a,
+                    Ok(_) => Account::default(),
+                    Err(e) => return Err(e.to_string()),
+                };
+                roles.insert(signer, a.clone());
+                a
+            }
+        };
+        let is_validator = || {
+            self.ledger
+                .next_validator_set()
+                .map(|s| s.contains(&signer))
+                .unwrap_or(false)
+        };
+        Ok(match &tx.tx.body {
+            TxBody::CreateCampaign(_)
+            | TxBody::IssueCoupons { .. }
+            | TxBody::RevokeCoupon { .. }
+            | TxBody::SetCampaignStatus { .. }
+                if acct.issuer.is_none() =>
+            {
+                Some(RuntimeError::NotIssuer(signer))
+            }
+            TxBody::Redeem(_) if acct.site.is_none() => Some(RuntimeError::NotSite(signer)),
+            TxBody::Approve { .. } if !is_validator() => Some(RuntimeError::NotValidator(signer)),
+            TxBody::Propose { .. } if !acct.admin && !is_validator() => {
+                Some(RuntimeError::NotProposer(signer))
+            }
+            _ => None,
+        })
+    }
+}

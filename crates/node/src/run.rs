@@ -1,0 +1,129 @@
+//! Starting and stopping a node: open the ledger, start the producer and the RPC server,
+//! print the RPC URL once ready, stop cleanly on SIGINT or SIGTERM.
+
+use crate::config::Config;
+use crate::node::mempool::MempoolLimits;
+use crate::node::metrics::NodeMetrics;
+use crate::node::{run_producer, BlockSettings, Node, NodeHandle};
+use anyhow::Context;
+use couponchain_chain::Keypair;
+use couponchain_rpc::{RpcLimits, RpcMetrics};
+use couponchain_runtime::Genesis;
+use couponchain_storage::{Ledger, LedgerOptions};
+use std::io::Write;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+pub fn read_genesis(path: &std::path::Path) -> anyhow::Result<Genesis> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the genesis {}", path.display()))?;
+    let g: Genesis = serde_json::from_str(&text)
+        .with_context(|| format!("parsing the genesis {}", path.display()))?;
+    g.initial_state()
+        .with_context(|| format!("checking the genesis {}", path.display()))?;
+    Ok(g)
+}
+
+/// Runs a validator node until a shutdown signal; `key` signs its blocks.
+pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let ledger_dir = config.data_dir.join("ledger");
+    let opts = LedgerOptions {
+        block_cache_bytes: config.storage_block_cache_bytes,
+        tree_cache_chunks: config.storage_tree_cache_chunks,
+        sync_writes: config.storage_sync_writes,
+    };
+    let ledger = Arc::new(
+        Ledger::open(&ledger_dir, &genesis, opts)
+            .with_context(|| format!("opening the ledger in {}", ledger_dir.display()))?,
+    );
+    let head = ledger.head();
+    tracing::info!(chain_id = %genesis.chain_id, height = head.height, root = %head.state_root, "ledger open");
+
+    let mut registry = prometheus_client::registry::Registry::default();
+    let rpc_metrics = RpcMetrics::register(&mut registry);
+    let node_metrics = NodeMetrics::register(&mut registry);
+    let node = Node::new(
+        ledger.clone(),
+        key,
+        MempoolLimits {
+            max_txs: config.mempool_max_txs,
+            max_bytes: config.mempool_max_bytes,
+            max_per_sender: config.mempool_max_per_sender,
+        },
+        BlockSettings {
+            min_interval: config.block_min_interval,
+            heartbeat: config.block_heartbeat,
+            max_txs: config.block_max_txs,
+            max_bytes: config.block_max_bytes,
+        },
+        node_metrics,
+    )?;
+    let limits = RpcLimits {
+        max_body_bytes: config.rpc_max_body_bytes,
+        request_timeout: config.rpc_request_timeout,
+        max_wait: config.rpc_max_wait,
+        cors_origins: config.rpc_cors_origins.clone(),
+        ..RpcLimits::default()
+    };
+    let router = couponchain_rpc::router(
+        Arc::new(NodeHandle(node.clone())),
+        limits,
+        rpc_metrics,
+        Arc::new(registry),
+    );
+    let listener = tokio::net::TcpListener::bind(config.rpc_addr)
+        .await
+        .with_context(|| format!("binding the RPC to {}", config.rpc_addr))?;
+    let addr = listener.local_addr()?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let producer = tokio::spawn(run_producer(node.clone(), stop_rx.clone()));
+    let mut server_stop = stop_rx.clone();
+    let server = tokio::spawn(couponchain_rpc::serve(listener, router, async move {
+        let _ = server_stop.wait_for(|s| *s).await;
+    }));
+    node.set_ready(true);
+    tracing::info!(%addr, "RPC listening");
+    println!("couponchain: RPC listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+
+    let outcome = tokio::select! {
+        r = producer => match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.context("block production stopped")),
+            Err(e) => Err(anyhow::anyhow!("block production task failed: {e}")),
+        },
+        s = shutdown_signal() => {
+            tracing::info!(signal = s, "shutting down");
+            Ok(())
+        }
+    };
+    node.set_ready(false);
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(std::time::Duration::from_secs(10), server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "RPC server stopped with an error"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "RPC server task failed"),
+        Err(_) => tracing::warn!("RPC server did not stop within 10 s"),
+    }
+    tracing::info!(height = ledger.head().height, "stopped");
+    outcome
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // No signal handling available: run until killed.
+        std::future::pending::<()>().await;
+        return "none";
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
