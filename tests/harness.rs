@@ -1,5 +1,7 @@
 //! Shared helpers for the end-to-end tests: a deterministic workload that drives a real
-//! ledger block by block.
+//! ledger block by block, and real `couponchain` processes on free ports.
+// Test support only: a failure here is a failed test, so it may panic.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use couponchain_chain::tx::{coupon_id, Recipient, TxBody};
 use couponchain_chain::{Hash, SignedTransaction};

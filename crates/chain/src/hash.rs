@@ -31,7 +31,7 @@ impl Hash {
     /// Nibble `i` (0 = high nibble of the first byte).
     pub fn nibble(&self, i: usize) -> u8 {
         let b = self.0[i / 2];
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             b >> 4
         } else {
             b & 0x0f

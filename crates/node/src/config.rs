@@ -395,7 +395,9 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        /// (config text, environment, the field the error must name)
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             ("genesis = \"g\"", &[], "data_dir"),
             ("data_dir = \"d\"", &[], "genesis"),
             ("data_dir = \"d\"\ngenesis = \"g\"\n[rpc]\naddr = \"nowhere\"", &[], "rpc.addr"),

@@ -1,6 +1,7 @@
 //! The `couponchain` binary: node commands (`run`, `dev`, `init`), key and genesis tools,
 //! and client commands that sign with a key file and talk to any node's RPC.
 
+mod client;
 mod config;
 mod dev;
 mod genesis_cmd;
@@ -22,6 +23,8 @@ use std::path::PathBuf;
     about = "A permissioned PoA chain with a native coupon runtime"
 )]
 struct Cli {
+    #[command(flatten)]
+    client: client::ClientOpts,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,6 +55,8 @@ enum Command {
     /// Creates a genesis document.
     #[command(subcommand)]
     Genesis(genesis_cmd::GenesisCommand),
+    #[command(flatten)]
+    Client(client::ClientCommand),
     /// Drives a node with pre-signed transactions and reports throughput and latency.
     Loadgen(loadgen::LoadgenArgs),
 }
@@ -110,8 +115,9 @@ fn main() -> anyhow::Result<()> {
             println!("      couponchain run --config {}", path.display());
             Ok(())
         }
-        Command::Keys(cmd) => keys_cmd::run(cmd, false),
-        Command::Bearer(cmd) => keys_cmd::run_bearer(cmd, false),
+        Command::Keys(cmd) => keys_cmd::run(cmd, cli.client.json),
+        Command::Bearer(cmd) => keys_cmd::run_bearer(cmd, cli.client.json),
+        Command::Client(cmd) => runtime()?.block_on(client::run(cmd, cli.client)),
         Command::Genesis(cmd) => genesis_cmd::run(cmd),
         Command::Loadgen(args) => runtime()?.block_on(loadgen::run(args)),
     }

@@ -4,6 +4,13 @@
 //!
 //! Architecture invariant: the RPC talks to the node only through [`NodeApi`]; it never
 //! opens a database or reaches into the mempool.
+//!
+//! The node builds the server with [`RpcMetrics::register`], [`router`] and [`serve`].
+//! Inside: [`api`] is the seam and its wire types, [`body`] parses submissions, [`params`]
+//! the query strings and path ids, [`views`] holds the response shapes with the coupon-state
+//! and campaign-report arithmetic, [`events`] the finalized-event stream, [`metrics`] the
+//! Prometheus metrics, [`openapi`] the OpenAPI document; the private `routes` and `server`
+//! modules hold the handlers and the layers.
 
 pub mod api;
 pub mod body;

@@ -88,6 +88,8 @@ impl Ledger {
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
         db_opts.set_max_open_files(512);
+        // All column families' memtables together stay under this, whatever each may grow to.
+        db_opts.set_db_write_buffer_size(256 << 20);
         let db = DB::open_cf_descriptors(&db_opts, path, tables::descriptors(&cache))?;
         let mut ledger = Ledger {
             db,

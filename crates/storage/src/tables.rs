@@ -107,6 +107,7 @@ pub fn descriptors(cache: &Cache) -> Vec<ColumnFamilyDescriptor> {
             o.set_block_based_table_factory(&bb);
             // A 10,000-transaction block writes ~10 MB; larger memtables mean fewer level-0
             // files and less compaction competing with block execution for the two cores.
+            // (The database-wide cap in `Ledger::open` bounds the sum.)
             o.set_write_buffer_size(128 << 20);
             o.set_max_write_buffer_number(3);
             ColumnFamilyDescriptor::new(t.name, o)

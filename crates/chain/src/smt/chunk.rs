@@ -22,7 +22,7 @@ impl ChunkPos {
     pub fn child(&self, nibble: u8) -> ChunkPos {
         let mut prefix = self.prefix;
         let d = self.depth as usize;
-        if d % 2 == 0 {
+        if d.is_multiple_of(2) {
             prefix[d / 2] |= nibble << 4;
         } else {
             prefix[d / 2] |= nibble & 0x0f;

@@ -51,7 +51,7 @@ impl StateProof {
             reason,
         };
         let depth = self.depth_bits as usize;
-        if depth > 256 || depth % 4 != 0 {
+        if depth > 256 || !depth.is_multiple_of(4) {
             return Err(fail(
                 "depth is not a whole number of nibbles within the key",
             ));

@@ -942,7 +942,11 @@ fn reference_root(entries: &[([u8; 32], [u8; 32])], depth: usize) -> [u8; 32] {
                 .iter()
                 .filter(|(k, _)| {
                     let b = k[depth / 2];
-                    (if depth % 2 == 0 { b >> 4 } else { b & 15 }) == n
+                    (if depth.is_multiple_of(2) {
+                        b >> 4
+                    } else {
+                        b & 15
+                    }) == n
                 })
                 .copied()
                 .collect();
@@ -963,7 +967,7 @@ fn reference_root(entries: &[([u8; 32], [u8; 32])], depth: usize) -> [u8; 32] {
 fn fold_proof(p: &Value, key: &[u8; 32], value: Option<&[u8]>) -> [u8; 32] {
     let depth = p["depth_bits"].as_u64().unwrap() as usize;
     let mask = unhex(&p["zero_mask"]);
-    assert!(depth % 4 == 0 && depth <= 256 && mask.len() == depth.div_ceil(8));
+    assert!(depth.is_multiple_of(4) && depth <= 256 && mask.len() == depth.div_ceil(8));
     let siblings: Vec<[u8; 32]> = p["siblings"]
         .as_array()
         .unwrap()

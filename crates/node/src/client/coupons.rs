@@ -201,13 +201,9 @@ pub async fn issue(ctx: &Ctx, a: IssueArgs) -> anyhow::Result<()> {
         if definitely_failed(o) {
             continue;
         }
+        let tx_id = tx.id(); // hashes the whole transaction: once per chunk, not per coupon
         for (i, (r, code)) in chunk.iter().enumerate() {
-            coupons.push((
-                coupon_id(&tx.id(), i as u32),
-                r.owner,
-                code.clone(),
-                tx.id(),
-            ));
+            coupons.push((coupon_id(&tx_id, i as u32), r.owner, code.clone(), tx_id));
         }
     }
     let verdicts = if ctx.json {

@@ -36,6 +36,14 @@ fn show<T: DeserializeOwned>(
     Ok(())
 }
 
+/// A unit enum's JSON name (`active`, `campaign_paused`, ...).
+fn word<T: serde::Serialize + std::fmt::Debug>(t: &T) -> String {
+    match serde_json::to_value(t) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => format!("{t:?}"),
+    }
+}
+
 fn kind_words(c: &CampaignRecord) -> String {
     let cur = c.spec.terms.currency.as_deref().unwrap_or("units");
     match c.spec.kind {
@@ -60,7 +68,7 @@ fn benefit_words(c: &CampaignRecord) -> String {
 fn print_campaign(c: &CampaignRecord) {
     println!("campaign  {} {:?}", c.id, c.spec.name);
     println!("issuer    {}", c.issuer);
-    println!("status    {:?}", c.status);
+    println!("status    {}", word(&c.status));
     println!("kind      {}", kind_words(c));
     println!("benefit   {}", benefit_words(c));
     if !c.spec.terms.metadata.is_empty() {
@@ -108,10 +116,7 @@ fn print_coupon(r: &CouponStateView) {
     println!("coupon    {}", c.id);
     println!(
         "state     {} (chain time {})",
-        serde_json::to_value(r.state)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_else(|| format!("{:?}", r.state)),
+        word(&r.state),
         fmt_time(r.chain_time_ms)
     );
     println!(
@@ -203,8 +208,12 @@ async fn coupon_with_proof(ctx: &Ctx, id: Hash) -> anyhow::Result<()> {
         );
         match &record {
             Some(c) => println!(
-                "coupon    {} present: owner {}, {:?}, {} remaining, {} redemptions",
-                c.id, c.owner, c.status, c.remaining, c.redemptions
+                "coupon    {} present: owner {}, {}, {} remaining, {} redemptions",
+                c.id,
+                c.owner,
+                word(&c.status),
+                c.remaining,
+                c.redemptions
             ),
             None if !p.present => println!("coupon    {id} does NOT exist (proof of absence)"),
             None => {}
@@ -236,10 +245,10 @@ pub async fn coupons(
     show(ctx, v, |r: CouponPage| {
         for c in &r.coupons {
             println!(
-                "{} campaign {} {:?} remaining {}{}",
+                "{} campaign {} {} remaining {}{}",
                 c.id,
                 c.campaign,
-                c.status,
+                word(&c.status),
                 c.remaining,
                 if c.bearer { " bearer" } else { "" }
             );
