@@ -2,6 +2,7 @@
 
 use crate::error::StorageError;
 use crate::tables::{self, height_key, history_key, pair_key};
+use crate::tip::{Staged, TipView};
 use crate::tree::{CachedTree, ChunkCache};
 use couponchain_chain::block::{tx_root, BlockContext, CommitCertificate, ValidatorSet};
 use couponchain_chain::smt::{self, TreeUpdate};
@@ -13,7 +14,7 @@ use quick_cache::unsync::Cache;
 use rocksdb::{ColumnFamily, Options, WriteBatch, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Tuning knobs; the defaults suit a validator with a few million coupons.
 #[derive(Clone, Debug)]
@@ -61,12 +62,36 @@ impl PreparedBlock {
     pub fn receipts(&self) -> &[Receipt] {
         &self.executed.receipts
     }
+
+    pub(crate) fn tree_writes(&self) -> &[(couponchain_chain::smt::ChunkPos, Option<smt::Chunk>)] {
+        &self.tree.writes
+    }
+}
+
+/// A block that is the ledger's tip and is being made durable; see [`Ledger::stage`].
+#[derive(Debug)]
+pub struct StagedBlock {
+    staged: Arc<Staged>,
+    cert: Option<CommitCertificate>,
+}
+
+impl StagedBlock {
+    pub fn header(&self) -> &Header {
+        &self.staged.prepared.block.header
+    }
+
+    pub fn receipts(&self) -> &[Receipt] {
+        &self.staged.prepared.executed.receipts
+    }
 }
 
 #[derive(Debug)]
 pub struct Ledger {
     db: DB,
+    /// The last durable block.
     head: RwLock<Head>,
+    /// The block being made durable, if any (the tip when present).
+    staged: RwLock<Option<Arc<Staged>>>,
     tree_cache: ChunkCache,
     genesis: Genesis,
     opts: LedgerOptions,
@@ -99,6 +124,7 @@ impl Ledger {
                 state_root: Hash::ZERO,
                 time_ms: 0,
             }),
+            staged: RwLock::new(None),
             tree_cache: Mutex::new(Cache::new(opts.tree_cache_chunks.max(16))),
             genesis: genesis.clone(),
             opts,
@@ -138,11 +164,50 @@ impl Ledger {
         &self.genesis.chain_id
     }
 
+    /// The last block that is durable (final): what queries see.
     pub fn head(&self) -> Head {
         match self.head.read() {
             Ok(h) => h.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    fn staged(&self) -> Option<Arc<Staged>> {
+        match self.staged.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set_staged(&self, value: Option<Arc<Staged>>) {
+        match self.staged.write() {
+            Ok(mut s) => *s = value,
+            Err(poisoned) => *poisoned.into_inner() = value,
+        }
+    }
+
+    /// The block the next one builds on: the staged block if one is being written, else
+    /// the durable head.
+    pub fn tip(&self) -> Head {
+        match self.staged() {
+            Some(s) => s.head.clone(),
+            None => self.head(),
+        }
+    }
+
+    fn tip_view(&self) -> (Head, TipView<'_>) {
+        let staged = self.staged();
+        let head = match &staged {
+            Some(s) => s.head.clone(),
+            None => self.head(),
+        };
+        (
+            head,
+            TipView {
+                ledger: self,
+                staged,
+            },
+        )
     }
 
     fn head_mut(&self) -> std::sync::RwLockWriteGuard<'_, Head> {
@@ -162,7 +227,7 @@ impl Ledger {
             .ok_or_else(|| StorageError::Corrupt(format!("column family {} missing", t.name)))
     }
 
-    fn tree(&self) -> CachedTree<'_> {
+    pub(crate) fn tree(&self) -> CachedTree<'_> {
         CachedTree {
             db: &self.db,
             cache: &self.tree_cache,
@@ -211,7 +276,7 @@ impl Ledger {
             GENESIS_KEY,
             encoding::encode(&GenesisRecord::from(&self.genesis)),
         );
-        self.write_block(batch, prepared, None)?;
+        self.write_block(batch, &prepared, None)?;
         tracing::info!(chain_id = %self.genesis.chain_id, root = %self.head().state_root, "initialised ledger from genesis");
         Ok(())
     }
@@ -234,11 +299,11 @@ impl Ledger {
         proposer: PublicKey,
         sigs: SignatureCheck<'_>,
     ) -> Result<PreparedBlock, StorageError> {
-        let head = self.head();
+        let (head, view) = self.tip_view();
         let time_ms = time_ms.max(head.time_ms);
         let ctx = self.next_context(&head, time_ms);
-        let executed = execute_block(self, ctx, &txs, sigs)?;
-        let tree = self.tree_update(&executed)?;
+        let executed = execute_block(&view, ctx, &txs, sigs)?;
+        let tree = tree_update(&view, &executed)?;
         let ids: Vec<Hash> = txs.iter().map(|t| t.id()).collect();
         let header = Header {
             chain_id: self.genesis.chain_id.clone(),
@@ -266,7 +331,7 @@ impl Ledger {
         block: Block,
         sigs: SignatureCheck<'_>,
     ) -> Result<PreparedBlock, StorageError> {
-        let head = self.head();
+        let (head, view) = self.tip_view();
         let h = &block.header;
         if h.chain_id != self.genesis.chain_id {
             return Err(StorageError::WrongChain {
@@ -293,8 +358,8 @@ impl Ledger {
             });
         }
         block.check_tx_root()?;
-        let executed = execute_block(self, h.context(), &block.txs, sigs)?;
-        let tree = self.tree_update(&executed)?;
+        let executed = execute_block(&view, h.context(), &block.txs, sigs)?;
+        let tree = tree_update(&view, &executed)?;
         let check = |field: &'static str, header: Hash, computed: Hash| {
             if header == computed {
                 Ok(())
@@ -325,22 +390,35 @@ impl Ledger {
         })
     }
 
-    fn tree_update(&self, executed: &Executed) -> Result<TreeUpdate, StorageError> {
-        let updates: Vec<(Hash, Option<Hash>)> = executed
-            .changes
-            .iter()
-            .map(|(k, v)| (*k, v.as_deref().map(smt::value_hash)))
-            .collect();
-        Ok(smt::apply_updates(&self.tree(), &updates)?)
-    }
-
     /// Commits a prepared block (and the certificate that made it final, if known) in one
-    /// atomic batch. Returns once the batch is durable.
+    /// atomic batch. Returns once the batch is durable. Equivalent to [`Ledger::stage`]
+    /// followed by [`Ledger::write_staged`].
     pub fn commit(
         &self,
         prepared: PreparedBlock,
         cert: Option<&CommitCertificate>,
     ) -> Result<Vec<Receipt>, StorageError> {
+        let staged = self.stage(prepared, cert.cloned())?;
+        self.write_staged(staged)
+    }
+
+    /// Makes a prepared block the tip: the next `prepare_*` builds on it at once. It is not
+    /// durable — not final, not visible to queries — until [`Ledger::write_staged`] returns.
+    /// Refused while another block is staged, or if the block does not follow the tip.
+    pub fn stage(
+        &self,
+        prepared: PreparedBlock,
+        cert: Option<CommitCertificate>,
+    ) -> Result<StagedBlock, StorageError> {
+        let mut slot = match self.staged.write() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(busy) = slot.as_ref() {
+            return Err(StorageError::PipelineBusy {
+                height: busy.head.height,
+            });
+        }
         let head = self.head();
         if prepared.parent != head.hash {
             return Err(StorageError::StalePrepared {
@@ -348,9 +426,28 @@ impl Ledger {
                 head: head.hash,
             });
         }
-        let receipts = prepared.executed.receipts.clone();
-        self.write_block(WriteBatch::default(), prepared, cert)?;
-        Ok(receipts)
+        let new_head = Head {
+            height: prepared.block.header.height,
+            hash: prepared.block.hash(),
+            state_root: prepared.tree.root,
+            time_ms: prepared.block.header.time_ms,
+        };
+        let staged = Arc::new(Staged::new(prepared, new_head));
+        *slot = Some(staged.clone());
+        Ok(StagedBlock { staged, cert })
+    }
+
+    /// Writes the staged block durably (one fsync'd batch), then makes it the head.
+    /// On failure the staged block is dropped: the tip falls back to the durable head.
+    pub fn write_staged(&self, block: StagedBlock) -> Result<Vec<Receipt>, StorageError> {
+        let result = self.write_block(
+            WriteBatch::default(),
+            &block.staged.prepared,
+            block.cert.as_ref(),
+        );
+        self.set_staged(None);
+        result?;
+        Ok(block.staged.prepared.executed.receipts.clone())
     }
 
     /// Stores a certificate for an already committed block (e.g. one that arrives later).
@@ -366,7 +463,7 @@ impl Ledger {
     fn write_block(
         &self,
         mut batch: WriteBatch,
-        prepared: PreparedBlock,
+        prepared: &PreparedBlock,
         cert: Option<&CommitCertificate>,
     ) -> Result<(), StorageError> {
         let PreparedBlock {
@@ -445,11 +542,11 @@ impl Ledger {
         self.db.write_opt(batch, &wo)?;
         // Durable: publish the new head and the new chunks.
         if let Ok(mut cache) = self.tree_cache.lock() {
-            for (pos, chunk) in tree.writes {
+            for (pos, chunk) in &tree.writes {
                 match chunk {
-                    Some(c) => cache.insert(pos, c),
+                    Some(c) => cache.insert(*pos, c.clone()),
                     None => {
-                        cache.remove(&pos);
+                        cache.remove(pos);
                     }
                 }
             }
@@ -589,4 +686,13 @@ fn decode_genesis(bytes: &[u8]) -> Result<Genesis, StorageError> {
 /// A stable hash of a genesis document, for error messages and the RPC.
 pub fn genesis_hash(g: &Genesis) -> Hash {
     couponchain_chain::hash::hash_parts(b"couponchain/genesis/v1", &[&encoding::encode(g)])
+}
+
+fn tree_update(view: &TipView<'_>, executed: &Executed) -> Result<TreeUpdate, StorageError> {
+    let updates: Vec<(Hash, Option<Hash>)> = executed
+        .changes
+        .iter()
+        .map(|(k, v)| (*k, v.as_deref().map(smt::value_hash)))
+        .collect();
+    Ok(smt::apply_updates(view, &updates)?)
 }

@@ -11,9 +11,10 @@ mod error;
 mod ledger;
 mod queries;
 pub mod tables;
+mod tip;
 mod tree;
 
 pub use error::StorageError;
-pub use ledger::{Head, Ledger, LedgerOptions, PreparedBlock};
+pub use ledger::{Head, Ledger, LedgerOptions, PreparedBlock, StagedBlock};
 pub use queries::{CouponView, HistoryEntry, ProvenRecord, TxView};
 pub use tables::{StoredBlock, StoredTx};

@@ -8,28 +8,47 @@ use super::{lock, wall_ms, Finality, Node};
 use couponchain_chain::block::{CommitCertificate, VoteData, VoteKind};
 use couponchain_rpc::ErrorBody;
 use couponchain_runtime::{RuntimeError, SignatureCheck};
-use couponchain_storage::StorageError;
+use couponchain_storage::{PreparedBlock, StagedBlock, StorageError};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
 
 /// Runs until `shutdown` turns true. Returns an error only for a failure that makes it
 /// unsafe to continue (the ledger cannot be written).
+///
+/// Two stages overlap: while block N is written to disk (fsync included) on one blocking
+/// thread, block N+1 is built on top of it on another. Transactions are reported final only
+/// once their block is durable.
 pub async fn run_producer(
     node: Arc<Node>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut last = Instant::now();
+    let mut writing: Option<tokio::task::JoinHandle<anyhow::Result<()>>> = None;
     loop {
         if *shutdown.borrow() {
-            return Ok(());
+            break;
         }
         let since = last.elapsed();
         let pending = !lock(&node.mempool).is_empty();
         if (pending && since >= node.block.min_interval) || since >= node.block.heartbeat {
             let n = node.clone();
-            tokio::task::spawn_blocking(move || n.produce_block()).await??;
+            let built = tokio::task::spawn_blocking(move || n.build_block()).await??;
+            // Block N must be durable before N+1 becomes the tip, and N+1 must be the tip
+            // before N+2 is built: wait, stage, then hand the write to another thread.
+            if let Some(w) = writing.take() {
+                w.await??;
+            }
+            let n = node.clone();
+            let staged = tokio::task::spawn_blocking(move || n.stage(built)).await??;
+            let n = node.clone();
+            writing = Some(tokio::task::spawn_blocking(move || n.write_block(staged)));
             last = Instant::now();
+            continue;
+        }
+        if let Some(w) = writing.take() {
+            // Nothing to build: finish the write in flight before sleeping.
+            w.await??;
             continue;
         }
         let deadline = if pending {
@@ -43,12 +62,31 @@ pub async fn run_producer(
             _ = shutdown.changed() => {}
         }
     }
+    if let Some(w) = writing.take() {
+        w.await??;
+    }
+    Ok(())
+}
+
+/// A block built and certified on the tip, not yet staged.
+struct Built {
+    prepared: PreparedBlock,
+    cert: CommitCertificate,
+    batch: Vec<Taken>,
+    started: Instant,
+}
+
+/// A block staged as the ledger's tip, waiting to be written.
+struct Staged {
+    staged: StagedBlock,
+    batch: Vec<Taken>,
+    started: Instant,
 }
 
 impl Node {
-    /// Takes a batch from the mempool, builds, certifies and commits one block.
-    fn produce_block(&self) -> anyhow::Result<()> {
-        let head = self.ledger.head();
+    /// Takes a batch from the mempool, builds and certifies a block on the tip, and stages it.
+    fn build_block(&self) -> anyhow::Result<Built> {
+        let head = self.ledger.tip();
         let time_ms = wall_ms().max(head.time_ms);
         let (mut batch, expired) = {
             let mut pool = lock(&self.mempool);
@@ -108,9 +146,6 @@ impl Node {
                 }
             }
         };
-        self.metrics
-            .block_build_seconds
-            .observe(started.elapsed().as_secs_f64());
         let header = &prepared.block.header;
         let hash = header.hash();
         let vote = VoteData {
@@ -126,10 +161,71 @@ impl Node {
             block: hash,
             signatures: vec![(self.key.public(), self.key.sign(&vote.signing_bytes()))],
         };
-        let height = header.height;
-        let ntx = prepared.block.txs.len();
+        self.metrics
+            .block_build_seconds
+            .observe(started.elapsed().as_secs_f64());
+        Ok(Built {
+            prepared,
+            cert,
+            batch,
+            started,
+        })
+    }
+
+    /// Makes a built block the ledger's tip.
+    fn stage(&self, built: Built) -> anyhow::Result<Staged> {
+        let Built {
+            prepared,
+            cert,
+            batch,
+            started,
+        } = built;
+        match self.ledger.stage(prepared, Some(cert)) {
+            Ok(staged) => Ok(Staged {
+                staged,
+                batch,
+                started,
+            }),
+            Err(e) => {
+                for t in &batch {
+                    self.finish(
+                        &t.id,
+                        Finality::Dropped(ErrorBody {
+                            code: "internal".into(),
+                            message: format!("staging the block failed: {e}"),
+                        }),
+                    );
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Writes a staged block durably, then reports its transactions final.
+    fn write_block(&self, built: Staged) -> anyhow::Result<()> {
+        let Staged {
+            staged,
+            batch,
+            started,
+        } = built;
+        let height = staged.header().height;
+        let ntx = staged.receipts().len();
         let committing = Instant::now();
-        let receipts = self.ledger.commit(prepared, Some(&cert))?;
+        let receipts = match self.ledger.write_staged(staged) {
+            Ok(r) => r,
+            Err(e) => {
+                for t in &batch {
+                    self.finish(
+                        &t.id,
+                        Finality::Dropped(ErrorBody {
+                            code: "internal".into(),
+                            message: format!("writing the block failed: {e}"),
+                        }),
+                    );
+                }
+                return Err(e.into());
+            }
+        };
         let now = Instant::now();
         self.metrics
             .block_commit_seconds
@@ -153,11 +249,11 @@ impl Node {
             tracing::info!(
                 height,
                 txs = ntx,
-                build_ms = started.elapsed().as_millis() as u64,
-                "block committed"
+                total_ms = started.elapsed().as_millis() as u64,
+                "block final"
             );
         } else {
-            tracing::debug!(height, "heartbeat block committed");
+            tracing::debug!(height, "heartbeat block final");
         }
         Ok(())
     }

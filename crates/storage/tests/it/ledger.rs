@@ -394,3 +394,88 @@ fn ledger_root_equals_an_in_memory_tree_of_the_same_state() {
         }
     }
 }
+
+/// The two-stage pipeline: a staged block is the tip for execution but invisible to
+/// queries until written; only one may be in flight.
+#[test]
+fn a_staged_block_is_the_tip_for_execution_but_not_final_until_written() {
+    let d = tempfile::tempdir().unwrap();
+    let a = Actors::new(1, 2);
+    let l = open(&d, &a);
+    let create = testkit::sign(
+        &a.issuer,
+        1,
+        now(&l),
+        TxBody::CreateCampaign(testkit::spec("c")),
+    );
+    let campaign = campaign_id(&create.id());
+    let p1 = propose(&l, &a, vec![create.clone()]);
+    let staged1 = l.stage(p1, None).unwrap();
+    // Not final: queries do not see it.
+    assert_eq!(l.head().height, 0);
+    assert_eq!(l.tip().height, 1);
+    assert!(l.campaign(&campaign).unwrap().is_none());
+    assert!(l.tx(&create.id()).unwrap().is_none());
+    // The next block executes on top of it: issuing into the staged campaign works, and
+    // replaying the staged transaction is refused.
+    let t = T0 + 2000;
+    let issue = testkit::sign(
+        &a.issuer,
+        2,
+        t,
+        TxBody::IssueCoupons {
+            campaign,
+            recipients: vec![Recipient {
+                owner: a.holders[0].public(),
+                bearer: false,
+            }],
+        },
+    );
+    let p2 = l
+        .prepare_proposal(
+            vec![issue],
+            t,
+            a.validators[0].public(),
+            SignatureCheck::Verify,
+        )
+        .unwrap();
+    assert!(p2.receipts()[0].is_applied(), "{:?}", p2.receipts()[0]);
+    assert_eq!(p2.block.header.height, 2);
+    match l.prepare_proposal(
+        vec![create.clone()],
+        t,
+        a.validators[0].public(),
+        SignatureCheck::Verify,
+    ) {
+        Err(StorageError::Runtime(RuntimeError::InvalidBlockTx { error, .. })) => {
+            assert!(matches!(*error, RuntimeError::Replay(_)))
+        }
+        r => panic!("a staged transaction replayed: {r:?}"),
+    }
+    // Only one block in flight.
+    let p2b = l
+        .prepare_proposal(vec![], t, a.validators[0].public(), SignatureCheck::Verify)
+        .unwrap();
+    assert!(matches!(
+        l.stage(p2b, None),
+        Err(StorageError::PipelineBusy { height: 1 })
+    ));
+    // Written: final and visible; then the block built on the tip stages and commits.
+    let receipts = l.write_staged(staged1).unwrap();
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(l.head().height, 1);
+    assert!(l.campaign(&campaign).unwrap().is_some());
+    l.commit(p2, None).unwrap();
+    assert_eq!(l.head().height, 2);
+    assert_eq!(l.campaign(&campaign).unwrap().unwrap().stats.issued, 1);
+    // A replica applying the same blocks one by one reaches the same head.
+    let d2 = tempfile::tempdir().unwrap();
+    let r = open(&d2, &a);
+    for h in 1..=2 {
+        let p = r
+            .prepare_block(l.block(h).unwrap().unwrap(), SignatureCheck::Verify)
+            .unwrap();
+        r.commit(p, None).unwrap();
+    }
+    assert_eq!(r.head(), l.head());
+}
