@@ -100,8 +100,10 @@ pub fn descriptors(cache: &Cache) -> Vec<ColumnFamilyDescriptor> {
             let mut bb = BlockBasedOptions::default();
             bb.set_block_cache(cache);
             bb.set_cache_index_and_filter_blocks(true);
+            let mut memtable_bloom = false;
             if t.point_lookups {
                 bb.set_bloom_filter(10.0, false);
+                memtable_bloom = true;
             }
             let mut o = Options::default();
             o.set_block_based_table_factory(&bb);
@@ -110,6 +112,12 @@ pub fn descriptors(cache: &Cache) -> Vec<ColumnFamilyDescriptor> {
             // (The database-wide cap in `Ledger::open` bounds the sum.)
             o.set_write_buffer_size(128 << 20);
             o.set_max_write_buffer_number(3);
+            if memtable_bloom {
+                // Most point lookups miss (replay checks, "already final?"): a bloom filter
+                // over whole keys lets them skip the memtables' skiplists.
+                o.set_memtable_whole_key_filtering(true);
+                o.set_memtable_prefix_bloom_ratio(0.05);
+            }
             ColumnFamilyDescriptor::new(t.name, o)
         })
         .collect()
