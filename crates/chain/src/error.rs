@@ -15,7 +15,7 @@ pub enum ChainError {
     InvalidPublicKey(String),
     #[error("invalid signature by {signer}")]
     BadSignature { signer: String },
-    #[error("invalid hex: {0}")]
+    #[error("{0}")]
     Hex(String),
     #[error("expected {expected} bytes, got {got}")]
     Length { expected: usize, got: usize },

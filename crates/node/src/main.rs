@@ -92,7 +92,13 @@ fn main() -> anyhow::Result<()> {
             let (config, genesis, key) = dev::prepare(&args, &data_dir)?;
             telemetry::init(config.log_format, &config.log_level)?;
             dev::print_banner(&config, &data_dir, args.data_dir.is_none());
-            runtime()?.block_on(run::run_node(config, genesis, key))
+            let rt = runtime()?;
+            let result = rt.block_on(run::run_node(config, genesis, key));
+            // Stop every task (closing the ledger) before the temporary folder is removed;
+            // as a tail-expression temporary the runtime would outlive `_temp`.
+            drop(rt);
+            drop(_temp);
+            result
         }
         Command::Init { data_dir, force } => {
             std::fs::create_dir_all(data_dir.join("keys"))

@@ -81,7 +81,9 @@ impl Envelope {
         Ok(Transaction {
             chain_id: self.chain_id.clone(),
             signer: key.public(),
-            nonce: u64::from_le_bytes(nonce),
+            // 53 random bits: JSON numbers above 2^53 lose precision in JavaScript and jq,
+            // which would change the signed bytes for clients that re-post the JSON form.
+            nonce: u64::from_le_bytes(nonce) & ((1 << 53) - 1),
             valid_until_ms: self.valid_until_ms,
             body,
         }
