@@ -1,0 +1,245 @@
+//! The driver: one [`Consensus`] per validator, deciding one height after another.
+//!
+//! It checks every incoming message (chain, height, round bound, signer in the set,
+//! signature, proposer) before the height's state machine sees it, keeps a bounded buffer
+//! of messages for the next height, and starts each height when the node says so
+//! (`Input::StartHeight`, after it applied the previous `Commit`). `handle` is the only
+//! entry point: deterministic, total (never panics), no I/O.
+
+use crate::guard::{SigningGuard, SigningState};
+use crate::io::{ConsensusConfig, Input, Output, Stats, Step};
+use crate::machine::{Ctx, HeightState};
+use crate::messages::{Message, Rejection};
+use couponchain_chain::block::ValidatorSet;
+use couponchain_chain::{Hash, Keypair, PublicKey};
+
+/// A validator's consensus core.
+#[derive(Debug)]
+pub struct Consensus {
+    config: ConsensusConfig,
+    guard: SigningGuard,
+    stats: Stats,
+    current: Option<HeightState>,
+    /// Unchecked messages for the next height (or, before the first height, any height),
+    /// at most `config.max_future_messages`.
+    future: Vec<Message>,
+}
+
+impl Consensus {
+    /// A core signing with `key`, resuming from the last persisted `signing_state`
+    /// (`SigningState::default()` for a validator that never signed). Nothing happens
+    /// until `Input::StartHeight`.
+    pub fn new(config: ConsensusConfig, key: Keypair, signing_state: SigningState) -> Self {
+        Consensus {
+            config,
+            guard: SigningGuard::new(key, signing_state),
+            stats: Stats::default(),
+            current: None,
+            future: Vec::new(),
+        }
+    }
+
+    /// Feeds one input; returns what the node must do, in order.
+    pub fn handle(&mut self, input: Input) -> Vec<Output> {
+        let mut out = Vec::new();
+        match input {
+            Input::StartHeight { height, validators } => {
+                self.start_height(height, validators, &mut out)
+            }
+            Input::Proposal(p) => self.on_message(Message::Proposal(p), &mut out),
+            Input::Vote(v) => self.on_message(Message::Vote(v), &mut out),
+            Input::TimeoutFired {
+                height,
+                round,
+                step,
+            } => self.with_height(height, &mut out, |hs, ctx| {
+                hs.on_timeout(round, step, ctx);
+            }),
+            Input::BlockChecked {
+                height,
+                block,
+                valid,
+                ..
+            } => self.with_height(height, &mut out, |hs, _| {
+                hs.record_verdict(block, valid);
+            }),
+            Input::BlockBuilt {
+                height,
+                round,
+                block,
+            } => self.with_height(height, &mut out, |hs, ctx| {
+                if hs.round == round && hs.proposer(round) == Some(ctx.guard.public()) {
+                    // Line 17–18: proposal ← getValue(); broadcast it.
+                    hs.propose(block, None, ctx);
+                }
+            }),
+        }
+        out
+    }
+
+    /// The height being decided (or just decided), if any.
+    pub fn height(&self) -> Option<u64> {
+        self.current.as_ref().map(|h| h.height)
+    }
+
+    pub fn round(&self) -> Option<u32> {
+        self.current.as_ref().map(|h| h.round)
+    }
+
+    pub fn step(&self) -> Option<Step> {
+        self.current.as_ref().map(|h| h.step)
+    }
+
+    /// (lockedRound, lockedValue) of the current height.
+    pub fn locked(&self) -> Option<(u32, Hash)> {
+        self.current.as_ref().and_then(|h| h.locked)
+    }
+
+    /// (validRound, validValue) of the current height.
+    pub fn valid(&self) -> Option<(u32, Hash)> {
+        self.current.as_ref().and_then(|h| h.valid)
+    }
+
+    /// The block decided at the current height, once it is.
+    pub fn decision(&self) -> Option<Hash> {
+        self.current.as_ref().and_then(|h| h.decided)
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The guard's state (what the node last persisted, or is about to).
+    pub fn signing_state(&self) -> &SigningState {
+        self.guard.state()
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        self.guard.public()
+    }
+
+    /// Lines 52–54 (the new height) and the `upon start` of Algorithm 1.
+    fn start_height(&mut self, height: u64, validators: ValidatorSet, out: &mut Vec<Output>) {
+        if validators.is_empty() || self.current.as_ref().is_some_and(|h| height <= h.height) {
+            self.stats.wrong_height += 1;
+            return;
+        }
+        let hs = HeightState::new(height, validators, &self.guard);
+        let round = hs.round;
+        self.current = Some(hs);
+        self.with_height(height, out, |hs, ctx| hs.start_round(round, ctx));
+        for msg in std::mem::take(&mut self.future) {
+            if msg.height() == height {
+                self.on_message(msg, out);
+            }
+        }
+    }
+
+    /// Runs `f` on the current height if it is `height` and undecided, then the rules.
+    fn with_height(
+        &mut self,
+        height: u64,
+        out: &mut Vec<Output>,
+        f: impl FnOnce(&mut HeightState, &mut Ctx),
+    ) {
+        let Some(hs) = self.current.as_mut() else {
+            return;
+        };
+        if hs.height != height || hs.decided.is_some() {
+            return;
+        }
+        let mut ctx = Ctx {
+            config: &self.config,
+            guard: &mut self.guard,
+            stats: &mut self.stats,
+            out,
+        };
+        f(hs, &mut ctx);
+        hs.run_rules(&mut ctx);
+    }
+
+    fn reject(&mut self, why: Rejection, out: &mut Vec<Output>) {
+        self.stats.rejected += 1;
+        out.push(Output::Rejected(why));
+    }
+
+    fn on_message(&mut self, msg: Message, out: &mut Vec<Output>) {
+        let chain_id = match &msg {
+            Message::Proposal(p) => &p.proposal.chain_id,
+            Message::Vote(v) => &v.vote.chain_id,
+        };
+        if *chain_id != self.config.chain_id {
+            let why = Rejection::WrongChain(chain_id.clone());
+            return self.reject(why, out);
+        }
+        let height = msg.height();
+        let (current_height, decided) = match &self.current {
+            Some(h) => (h.height, h.decided.is_some()),
+            None => (0, true),
+        };
+        if height != current_height || decided {
+            // The next height's messages wait (checked against its set once it starts);
+            // older ones, and anything further ahead, need catch-up, not consensus.
+            let next = self.current.is_none() || height == current_height.saturating_add(1);
+            if height > current_height && next {
+                if self.future.len() < self.config.max_future_messages {
+                    self.future.push(msg);
+                } else {
+                    self.stats.future_dropped += 1;
+                }
+            } else {
+                self.stats.wrong_height += 1;
+            }
+            return;
+        }
+        let Some(hs) = self.current.as_ref() else {
+            return;
+        };
+        let round = msg.round();
+        if round > hs.round.saturating_add(self.config.max_round_lookahead) {
+            let why = Rejection::RoundTooFarAhead {
+                round,
+                current: hs.round,
+                lookahead: self.config.max_round_lookahead,
+            };
+            return self.reject(why, out);
+        }
+        let checked = match &msg {
+            Message::Vote(v) => {
+                if hs.log.has_exact_vote(v) {
+                    self.stats.duplicates += 1;
+                    return;
+                }
+                v.verify(&hs.validators)
+            }
+            Message::Proposal(p) => {
+                if hs.log.has_exact_proposal(p) {
+                    self.stats.duplicates += 1;
+                    return;
+                }
+                p.verify(&hs.validators).and_then(|()| {
+                    let pr = &p.proposal;
+                    if hs.proposer(pr.round) != Some(p.signer) {
+                        Err(Rejection::NotProposer {
+                            round: pr.round,
+                            signer: p.signer,
+                        })
+                    } else if let Some(vr) = pr.valid_round.filter(|vr| *vr >= pr.round) {
+                        Err(Rejection::BadValidRound {
+                            round: pr.round,
+                            valid_round: vr,
+                        })
+                    } else {
+                        Ok(())
+                    }
+                })
+            }
+        };
+        if let Err(why) = checked {
+            return self.reject(why, out);
+        }
+        self.with_height(height, out, |hs, ctx| {
+            hs.add_message(msg, ctx);
+        });
+    }
+}
