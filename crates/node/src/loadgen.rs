@@ -98,11 +98,15 @@ impl Client {
     }
 
     async fn submit(&self, txs: &[SignedTransaction]) -> anyhow::Result<Vec<SubmitOutcome>> {
+        self.submit_encoded(encoding::encode(&txs.to_vec())).await
+    }
+
+    /// Submits a pre-encoded `Vec<SignedTransaction>` and waits for finality.
+    async fn submit_encoded(&self, body: Vec<u8>) -> anyhow::Result<Vec<SubmitOutcome>> {
         #[derive(serde::Deserialize)]
         struct Results {
             results: Vec<SubmitOutcome>,
         }
-        let body = encoding::encode(&txs.to_vec());
         let r: Results = self
             .http
             .post(format!(
@@ -278,8 +282,12 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
             "full speed".into()
         }
     );
-    let batches: Arc<Vec<Vec<SignedTransaction>>> =
-        Arc::new(txs.chunks(args.batch).map(|c| c.to_vec()).collect());
+    // Request bodies are encoded before the clock starts, like the signatures.
+    let batches: Arc<Vec<Vec<u8>>> = Arc::new(
+        txs.chunks(args.batch)
+            .map(|c| encoding::encode(&c.to_vec()))
+            .collect(),
+    );
     drop(txs);
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
@@ -303,7 +311,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
                     tokio::time::sleep_until(due.into()).await;
                 }
                 let sent = Instant::now();
-                match client.submit(&batches[i]).await {
+                match client.submit_encoded(batches[i].clone()).await {
                     Ok(r) => results.push((sent.elapsed(), r)),
                     Err(e) => eprintln!("loadgen: batch {i} failed: {e}"),
                 }

@@ -13,6 +13,9 @@ mod run;
 mod telemetry;
 
 use anyhow::Context;
+
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
