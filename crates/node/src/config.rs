@@ -32,7 +32,9 @@ pub mod defaults {
     pub const BLOCK_MAX_TXS: usize = 10_000;
     pub const BLOCK_MAX_BYTES: usize = 16 << 20;
     pub const STORAGE_BLOCK_CACHE_MB: usize = 256;
-    pub const STORAGE_TREE_CACHE_CHUNKS: usize = 200_000;
+    /// Encoded state-tree chunks, ~300 bytes each: ~900,000 chunks, the deep levels of a
+    /// tree of about 2.5 million coupons.
+    pub const STORAGE_TREE_CACHE_MB: usize = 256;
     pub const STORAGE_SYNC_WRITES: bool = true;
     pub const LOG_LEVEL: &str = "info";
 }
@@ -107,7 +109,7 @@ pub struct UserBlock {
 #[serde(deny_unknown_fields)]
 pub struct UserStorage {
     pub block_cache_mb: Option<usize>,
-    pub tree_cache_chunks: Option<usize>,
+    pub tree_cache_mb: Option<usize>,
     pub sync_writes: Option<bool>,
 }
 
@@ -145,7 +147,7 @@ pub struct Config {
     pub block_max_txs: usize,
     pub block_max_bytes: usize,
     pub storage_block_cache_bytes: usize,
-    pub storage_tree_cache_chunks: usize,
+    pub storage_tree_cache_bytes: usize,
     pub storage_sync_writes: bool,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -326,12 +328,12 @@ impl UserConfig {
                 .block_cache_mb
                 .unwrap_or(defaults::STORAGE_BLOCK_CACHE_MB)
                 << 20,
-            storage_tree_cache_chunks: positive(
-                "storage.tree_cache_chunks",
+            storage_tree_cache_bytes: positive(
+                "storage.tree_cache_mb",
                 self.storage
-                    .tree_cache_chunks
-                    .unwrap_or(defaults::STORAGE_TREE_CACHE_CHUNKS),
-            )?,
+                    .tree_cache_mb
+                    .unwrap_or(defaults::STORAGE_TREE_CACHE_MB),
+            )? << 20,
             storage_sync_writes: self
                 .storage
                 .sync_writes

@@ -31,7 +31,7 @@ pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow:
     let ledger_dir = config.data_dir.join("ledger");
     let opts = LedgerOptions {
         block_cache_bytes: config.storage_block_cache_bytes,
-        tree_cache_chunks: config.storage_tree_cache_chunks,
+        tree_cache_bytes: config.storage_tree_cache_bytes,
         sync_writes: config.storage_sync_writes,
     };
     let ledger = Arc::new(

@@ -5,25 +5,24 @@ use crate::tables::{self, height_key, history_key, pair_key};
 use crate::tip::{Staged, TipView};
 use crate::tree::{CachedTree, ChunkCache};
 use couponchain_chain::block::{tx_root, BlockContext, CommitCertificate, ValidatorSet};
-use couponchain_chain::smt::{self, TreeUpdate};
+use couponchain_chain::smt::{self, ChunkPos, TreeUpdate};
 use couponchain_chain::{encoding, Block, Hash, Header, PublicKey, SignedTransaction};
 use couponchain_runtime::{
     execute_block, Event, Executed, Genesis, Receipt, SignatureCheck, StateReader, StoreError,
 };
-use quick_cache::unsync::Cache;
 use rocksdb::{ColumnFamily, Options, WriteBatch, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 /// Tuning knobs; the defaults suit a validator with a few million coupons.
 #[derive(Clone, Debug)]
 pub struct LedgerOptions {
     /// RocksDB block cache shared by all column families.
     pub block_cache_bytes: usize,
-    /// Committed state-tree chunks kept decoded in memory (about 0.3–1 KiB each). The top
-    /// four levels of a tree of millions of keys are ~70,000 chunks.
-    pub tree_cache_chunks: usize,
+    /// Memory for committed state-tree chunks (compact encoding, ~300 bytes each on average;
+    /// a tree of a million keys has ~360,000 chunks).
+    pub tree_cache_bytes: usize,
     /// fsync the write-ahead log on every commit, so a committed block survives power loss
     /// and not only a process crash.
     pub sync_writes: bool,
@@ -33,7 +32,7 @@ impl Default for LedgerOptions {
     fn default() -> Self {
         LedgerOptions {
             block_cache_bytes: 256 << 20,
-            tree_cache_chunks: 200_000,
+            tree_cache_bytes: 256 << 20,
             sync_writes: true,
         }
     }
@@ -125,7 +124,7 @@ impl Ledger {
                 time_ms: 0,
             }),
             staged: RwLock::new(None),
-            tree_cache: Mutex::new(Cache::new(opts.tree_cache_chunks.max(16))),
+            tree_cache: crate::tree::new_cache(opts.tree_cache_bytes),
             genesis: genesis.clone(),
             opts,
         };
@@ -513,15 +512,15 @@ impl Ledger {
             }
         }
         let tree_cf = self.cf(tables::TREE)?;
-        let mut chunks: Vec<(Vec<u8>, Option<&smt::Chunk>)> = tree
+        let mut chunks: Vec<(Vec<u8>, ChunkPos, Option<Vec<u8>>)> = tree
             .writes
             .iter()
-            .map(|(pos, c)| (pos.storage_key(), c.as_ref()))
+            .map(|(pos, c)| (pos.storage_key(), *pos, c.as_ref().map(|c| c.encode())))
             .collect();
         chunks.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (key, chunk) in chunks {
+        for (key, _, chunk) in &chunks {
             match chunk {
-                Some(c) => batch.put_cf(tree_cf, key, c.encode()),
+                Some(c) => batch.put_cf(tree_cf, key, c),
                 None => batch.delete_cf(tree_cf, key),
             }
         }
@@ -542,11 +541,11 @@ impl Ledger {
         self.db.write_opt(batch, &wo)?;
         // Durable: publish the new head and the new chunks.
         if let Ok(mut cache) = self.tree_cache.lock() {
-            for (pos, chunk) in &tree.writes {
+            for (_, pos, chunk) in chunks {
                 match chunk {
-                    Some(c) => cache.insert(*pos, c.clone()),
+                    Some(bytes) => cache.insert(pos, bytes),
                     None => {
-                        cache.remove(pos);
+                        cache.remove(&pos);
                     }
                 }
             }

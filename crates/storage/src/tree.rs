@@ -4,12 +4,33 @@ use crate::tables;
 use couponchain_chain::smt::{Chunk, ChunkPos, ChunkStore};
 use couponchain_chain::ChainError;
 use quick_cache::unsync::Cache;
+use quick_cache::Weighter;
 use rocksdb::{SnapshotWithThreadMode, DB};
 use std::sync::Mutex;
 
-/// Committed chunks. Only the committing writer inserts (after the batch is durable), so
-/// the cache never holds a chunk of an uncommitted block.
-pub(crate) type ChunkCache = Mutex<Cache<ChunkPos, Chunk>>;
+/// Committed chunks, in their compact encoding (~300 bytes on average instead of ~1 KiB
+/// decoded), bounded in bytes. Only the committing writer inserts (after the batch is
+/// durable), so the cache never holds a chunk of an uncommitted block.
+pub(crate) type ChunkCache = Mutex<Cache<ChunkPos, Vec<u8>, ByteWeighter>>;
+
+/// Weighs a cached chunk by its encoded size plus a fixed per-entry overhead.
+#[derive(Clone, Debug)]
+pub(crate) struct ByteWeighter;
+
+impl Weighter<ChunkPos, Vec<u8>> for ByteWeighter {
+    fn weight(&self, _key: &ChunkPos, value: &Vec<u8>) -> u64 {
+        value.len() as u64 + 80
+    }
+}
+
+pub(crate) fn new_cache(bytes: usize) -> ChunkCache {
+    let bytes = bytes.max(64 << 10);
+    Mutex::new(Cache::with_weighter(
+        bytes / 380,
+        bytes as u64,
+        ByteWeighter,
+    ))
+}
 
 fn decode(pos: &ChunkPos, bytes: &[u8]) -> Result<Chunk, ChainError> {
     Chunk::decode(bytes).map_err(|e| ChainError::Decode(format!("chunk {}: {e}", hex_key(pos))))
@@ -31,8 +52,8 @@ pub(crate) struct CachedTree<'a> {
 impl ChunkStore for CachedTree<'_> {
     fn get_chunk(&self, pos: &ChunkPos) -> Result<Option<Chunk>, ChainError> {
         if let Ok(cache) = self.cache.lock() {
-            if let Some(c) = cache.get(pos) {
-                return Ok(Some(c.clone()));
+            if let Some(bytes) = cache.get(pos) {
+                return decode(pos, bytes).map(Some);
             }
         }
         let cf = self
@@ -48,7 +69,7 @@ impl ChunkStore for CachedTree<'_> {
         };
         let chunk = decode(pos, &bytes)?;
         if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(*pos, chunk.clone());
+            cache.insert(*pos, bytes.to_vec());
         }
         Ok(Some(chunk))
     }

@@ -137,6 +137,10 @@ pub fn prove(store: &impl ChunkStore, key: &Hash) -> Result<StateProof, ChainErr
         return Ok(StateProof::new(0, Vec::new(), Vec::new(), Terminal::Empty));
     };
     loop {
+        if pos.depth >= 64 {
+            // Only a corrupt store can claim a chunk below the last nibble of the key.
+            return Err(ChainError::Store("state tree deeper than the key".into()));
+        }
         let tree = chunk.tree();
         let n = key.nibble(pos.depth as usize);
         // Walk the chunk's 4 binary levels: heap index of the node on the path.

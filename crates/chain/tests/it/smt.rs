@@ -340,3 +340,21 @@ fn proof_encoding_round_trips() {
     let back: StateProof = serde_json::from_str(&json).unwrap();
     assert_eq!(back, p);
 }
+
+/// A corrupt store (a chain of child slots deeper than the key) gives an error, not a panic.
+#[test]
+fn a_corrupt_store_cannot_make_proving_panic() {
+    let key = h(1);
+    let mut store = Store::new();
+    let mut pos = ChunkPos::ROOT;
+    for _ in 0..64 {
+        let mut chunk = Chunk::default();
+        let n = key.nibble(pos.depth as usize);
+        chunk.slots[n as usize] = couponchain_chain::smt::Slot::Child { hash: h(2) };
+        store.insert(pos, chunk);
+        pos = pos.child(n);
+    }
+    store.insert(pos, Chunk::default());
+    assert!(smt::prove(&store, &key).is_err());
+    assert!(smt::apply_updates(&store, &[(key, Some(h(3)))]).is_err());
+}
