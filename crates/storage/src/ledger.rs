@@ -303,7 +303,8 @@ impl Ledger {
         let ctx = self.next_context(&head, time_ms);
         let executed = execute_block(&view, ctx, &txs, sigs)?;
         let tree = tree_update(&view, &executed)?;
-        let ids: Vec<Hash> = txs.iter().map(|t| t.id()).collect();
+        // The receipts carry the ids execution computed: no need to hash every tx again.
+        let ids: Vec<Hash> = executed.receipts.iter().map(|r| r.tx).collect();
         let header = Header {
             chain_id: self.genesis.chain_id.clone(),
             height: ctx.height,
@@ -498,11 +499,8 @@ impl Ledger {
             executed.receipts.iter().zip(&block.txs).collect();
         by_id.sort_unstable_by_key(|(r, _)| r.tx);
         for (r, tx) in by_id {
-            let stored = tables::StoredTx {
-                tx: tx.clone(),
-                receipt: r.clone(),
-            };
-            batch.put_cf(txs_cf, r.tx.0, encoding::encode(&stored));
+            // Same bytes as encoding a `StoredTx`, without cloning it first.
+            batch.put_cf(txs_cf, r.tx.0, encoding::encode(&(tx, r)));
         }
         let state_cf = self.cf(tables::STATE)?;
         for (k, v) in &executed.changes {

@@ -13,7 +13,8 @@ pub struct StoredBlock {
     pub tx_ids: Vec<TxId>,
 }
 
-/// A transaction as stored, with its receipt (which says where it landed).
+/// A transaction as stored, with its receipt (which says where it landed). Its encoding
+/// is that of the tuple `(tx, receipt)`, which the ledger writes without building one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredTx {
     pub tx: SignedTransaction,
