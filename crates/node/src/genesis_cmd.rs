@@ -8,8 +8,6 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use couponchain_chain::PublicKey;
 use couponchain_runtime::{Genesis, GenesisIssuer, GenesisSite};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Subcommand)]
@@ -128,26 +126,7 @@ pub fn build(args: &GenesisNewArgs) -> anyhow::Result<Genesis> {
 fn write(path: &Path, genesis: &Genesis, force: bool) -> anyhow::Result<()> {
     let mut text = serde_json::to_string_pretty(genesis)?;
     text.push('\n');
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).mode(0o644);
-    if force {
-        opts.create(true).truncate(true);
-    } else {
-        opts.create_new(true);
-    }
-    let mut f = opts.open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            anyhow::anyhow!(
-                "{} already exists; pass --force to overwrite it",
-                path.display()
-            )
-        } else {
-            anyhow::Error::new(e).context(format!("creating {}", path.display()))
-        }
-    })?;
-    f.write_all(text.as_bytes())
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("writing {}", path.display()))
+    crate::keyfile::write_new_file(path, text.as_bytes(), 0o644, force, "genesis")
 }
 
 /// `KEY:NAME` (the name may itself contain `:`).

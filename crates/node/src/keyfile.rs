@@ -30,8 +30,21 @@ pub fn write_key_file(path: &Path, kp: &Keypair, force: bool) -> anyhow::Result<
     };
     let mut text = serde_json::to_string_pretty(&file)?;
     text.push('\n');
+    write_new_file(path, text.as_bytes(), 0o600, force, "key file")
+}
+
+/// Writes `bytes` to a new file with `mode` (tightening the mode of a file it replaces),
+/// and syncs it. Refuses to replace an existing file unless `force`; `what` names the file
+/// in errors.
+pub fn write_new_file(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    force: bool,
+    what: &str,
+) -> anyhow::Result<()> {
     let mut opts = OpenOptions::new();
-    opts.write(true).mode(0o600);
+    opts.write(true).mode(mode);
     if force {
         opts.create(true).truncate(true);
     } else {
@@ -40,21 +53,21 @@ pub fn write_key_file(path: &Path, kp: &Keypair, force: bool) -> anyhow::Result<
     let mut f = opts.open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             anyhow::anyhow!(
-                "key file {} already exists; pass --force to overwrite it",
+                "{what} {} already exists; pass --force to overwrite it",
                 path.display()
             )
         } else {
-            anyhow::Error::new(e).context(format!("creating key file {}", path.display()))
+            anyhow::Error::new(e).context(format!("creating {what} {}", path.display()))
         }
     })?;
     if force {
-        // An existing file keeps its old mode when truncated; tighten it.
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("setting mode 0600 on {}", path.display()))?;
+        // An existing file keeps its old mode when truncated; set it.
+        f.set_permissions(std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting mode {mode:o} on {}", path.display()))?;
     }
-    f.write_all(text.as_bytes())
+    f.write_all(bytes)
         .and_then(|_| f.sync_all())
-        .with_context(|| format!("writing key file {}", path.display()))?;
+        .with_context(|| format!("writing {what} {}", path.display()))?;
     Ok(())
 }
 

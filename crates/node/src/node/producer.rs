@@ -84,6 +84,19 @@ struct Staged {
 }
 
 impl Node {
+    /// Tells everyone waiting on the batch that it will not be included.
+    fn fail_batch(&self, batch: &[Taken], message: &str) {
+        for t in batch {
+            self.finish(
+                &t.id,
+                Finality::Dropped(ErrorBody {
+                    code: "internal".into(),
+                    message: message.to_string(),
+                }),
+            );
+        }
+    }
+
     /// Takes a batch from the mempool, builds and certifies a block on the tip, and stages it.
     fn build_block(&self) -> anyhow::Result<Built> {
         let head = self.ledger.tip();
@@ -133,15 +146,7 @@ impl Node {
                     );
                 }
                 Err(e) => {
-                    for t in &batch {
-                        self.finish(
-                            &t.id,
-                            Finality::Dropped(ErrorBody {
-                                code: "internal".into(),
-                                message: format!("block production failed: {e}"),
-                            }),
-                        );
-                    }
+                    self.fail_batch(&batch, &format!("block production failed: {e}"));
                     return Err(e.into());
                 }
             }
@@ -187,15 +192,7 @@ impl Node {
                 started,
             }),
             Err(e) => {
-                for t in &batch {
-                    self.finish(
-                        &t.id,
-                        Finality::Dropped(ErrorBody {
-                            code: "internal".into(),
-                            message: format!("staging the block failed: {e}"),
-                        }),
-                    );
-                }
+                self.fail_batch(&batch, &format!("staging the block failed: {e}"));
                 Err(e.into())
             }
         }
@@ -214,15 +211,7 @@ impl Node {
         let receipts = match self.ledger.write_staged(staged) {
             Ok(r) => r,
             Err(e) => {
-                for t in &batch {
-                    self.finish(
-                        &t.id,
-                        Finality::Dropped(ErrorBody {
-                            code: "internal".into(),
-                            message: format!("writing the block failed: {e}"),
-                        }),
-                    );
-                }
+                self.fail_batch(&batch, &format!("writing the block failed: {e}"));
                 return Err(e.into());
             }
         };
