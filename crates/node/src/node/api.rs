@@ -54,24 +54,28 @@ impl NodeApi for NodeHandle {
     ) -> Vec<SubmitOutcome> {
         let node = self.0.clone();
         let n = txs.len();
+        // Kept to report a failed admission task (a panic), which returns no outcomes.
         let ids: Vec<TxId> = txs.iter().map(|t| t.id()).collect();
+        let refuse_all = |ids: Vec<TxId>, code: &str, message: String| -> Vec<SubmitOutcome> {
+            ids.into_iter()
+                .map(|tx| SubmitOutcome {
+                    tx,
+                    status: SubmitStatus::Refused,
+                    receipt: None,
+                    error: Some(ErrorBody {
+                        code: code.to_string(),
+                        message: message.clone(),
+                    }),
+                })
+                .collect()
+        };
+        let Ok(_permit) = self.0.admissions.acquire().await else {
+            return refuse_all(ids, "unavailable", "the node is shutting down".into());
+        };
         let admitted =
             match tokio::task::spawn_blocking(move || node.admit(txs, wait.is_some())).await {
                 Ok(a) => a,
-                Err(e) => {
-                    return ids
-                        .into_iter()
-                        .map(|tx| SubmitOutcome {
-                            tx,
-                            status: SubmitStatus::Refused,
-                            receipt: None,
-                            error: Some(ErrorBody {
-                                code: "internal".into(),
-                                message: format!("admission failed: {e}"),
-                            }),
-                        })
-                        .collect();
-                }
+                Err(e) => return refuse_all(ids, "internal", format!("admission failed: {e}")),
             };
         let mut outcomes = admitted.outcomes;
         let Some(wait) = wait else {

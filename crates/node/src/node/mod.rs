@@ -22,7 +22,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::{oneshot, watch, Notify};
+use tokio::sync::{oneshot, watch, Notify, Semaphore};
+
+/// Admission batches checked at once. Each may hold a request body of up to
+/// `rpc.max_body_bytes` while its signatures are checked on a blocking thread; without a
+/// bound, concurrent requests could occupy hundreds of threads and gigabytes. Two cores
+/// gain nothing from more than a few in parallel; the rest wait (within their timeout).
+pub const MAX_CONCURRENT_ADMISSIONS: usize = 4;
 
 pub use api::NodeHandle;
 pub use producer::run_producer;
@@ -54,6 +60,8 @@ pub struct Node {
     waiters: Mutex<HashMap<TxId, Vec<oneshot::Sender<Finality>>>>,
     /// Wakes the producer when transactions arrive.
     wake: Notify,
+    /// Bounds the admission batches in flight (see [`MAX_CONCURRENT_ADMISSIONS`]).
+    admissions: Semaphore,
     head: watch::Sender<u64>,
     ready: AtomicBool,
     metrics: NodeMetrics,
@@ -97,6 +105,7 @@ impl Node {
             mempool: Mutex::new(Mempool::new(mempool)),
             waiters: Mutex::new(HashMap::new()),
             wake: Notify::new(),
+            admissions: Semaphore::new(MAX_CONCURRENT_ADMISSIONS),
             head: watch::channel(height).0,
             ready: AtomicBool::new(false),
             metrics,
