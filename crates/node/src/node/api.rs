@@ -69,7 +69,7 @@ impl NodeApi for NodeHandle {
                 })
                 .collect()
         };
-        let Ok(_permit) = self.0.admissions.acquire().await else {
+        let Ok(permit) = self.0.admissions.acquire().await else {
             return refuse_all(ids, "unavailable", "the node is shutting down".into());
         };
         let admitted =
@@ -77,6 +77,8 @@ impl NodeApi for NodeHandle {
                 Ok(a) => a,
                 Err(e) => return refuse_all(ids, "internal", format!("admission failed: {e}")),
             };
+        // The bound is on admission work, not on waiting for finality.
+        drop(permit);
         let mut outcomes = admitted.outcomes;
         let Some(wait) = wait else {
             return outcomes;
