@@ -1,16 +1,18 @@
 //! Opening the ledger, executing blocks against it, and committing them atomically.
+//! The write path is in [`write`]; the runtime's view of committed state in [`reader`].
+
+mod reader;
+mod write;
 
 use crate::error::StorageError;
-use crate::tables::{self, height_key, history_key, pair_key};
+use crate::tables::{self, height_key};
 use crate::tip::{Staged, TipView};
 use crate::tree::{CachedTree, ChunkCache};
 use couponchain_chain::block::{tx_root, BlockContext, CommitCertificate, ValidatorSet};
-use couponchain_chain::smt::{self, ChunkPos, TreeUpdate};
+use couponchain_chain::smt::{self, TreeUpdate};
 use couponchain_chain::{encoding, Block, Hash, Header, PublicKey, SignedTransaction};
-use couponchain_runtime::{
-    execute_block, Event, Executed, Genesis, Receipt, SignatureCheck, StateReader, StoreError,
-};
-use rocksdb::{ColumnFamily, Options, WriteBatch, WriteOptions, DB};
+use couponchain_runtime::{execute_block, Executed, Genesis, Receipt, SignatureCheck};
+use rocksdb::{ColumnFamily, Options, WriteBatch, DB};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -460,140 +462,6 @@ impl Ledger {
         Ok(())
     }
 
-    fn write_block(
-        &self,
-        mut batch: WriteBatch,
-        prepared: &PreparedBlock,
-        cert: Option<&CommitCertificate>,
-    ) -> Result<(), StorageError> {
-        let PreparedBlock {
-            block,
-            executed,
-            tree,
-            ..
-        } = prepared;
-        let height = block.header.height;
-        let hash = block.hash();
-        let stored = tables::StoredBlock {
-            header: block.header.clone(),
-            tx_ids: executed.receipts.iter().map(|r| r.tx).collect(),
-        };
-        batch.put_cf(
-            self.cf(tables::BLOCKS)?,
-            height_key(height),
-            encoding::encode(&stored),
-        );
-        batch.put_cf(self.cf(tables::BLOCK_HEIGHTS)?, hash.0, height_key(height));
-        if let Some(c) = cert {
-            batch.put_cf(
-                self.cf(tables::CERTS)?,
-                height_key(height),
-                encoding::encode(c),
-            );
-        }
-        // Within each column family, keys go into the batch in sorted order: the memtable's
-        // skiplist then inserts each next to the previous one instead of searching from the
-        // top (this halved its share of a 10,000-transaction commit).
-        let txs_cf = self.cf(tables::TXS)?;
-        let mut by_id: Vec<(&Receipt, &SignedTransaction)> =
-            executed.receipts.iter().zip(&block.txs).collect();
-        by_id.sort_unstable_by_key(|(r, _)| r.tx);
-        for (r, tx) in by_id {
-            // Same bytes as encoding a `StoredTx`, without cloning it first.
-            batch.put_cf(txs_cf, r.tx.0, encoding::encode(&(tx, r)));
-        }
-        let state_cf = self.cf(tables::STATE)?;
-        for (k, v) in &executed.changes {
-            match v {
-                Some(v) => batch.put_cf(state_cf, k.0, v),
-                None => batch.delete_cf(state_cf, k.0),
-            }
-        }
-        let tree_cf = self.cf(tables::TREE)?;
-        let mut chunks: Vec<(Vec<u8>, ChunkPos, Option<Vec<u8>>)> = tree
-            .writes
-            .iter()
-            .map(|(pos, c)| (pos.storage_key(), *pos, c.as_ref().map(|c| c.encode())))
-            .collect();
-        chunks.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (key, _, chunk) in &chunks {
-            match chunk {
-                Some(c) => batch.put_cf(tree_cf, key, c),
-                None => batch.delete_cf(tree_cf, key),
-            }
-        }
-        self.index_events(&mut batch, height, &executed.receipts)?;
-        let new_head = Head {
-            height,
-            hash,
-            state_root: tree.root,
-            time_ms: block.header.time_ms,
-        };
-        batch.put_cf(
-            self.cf(tables::META)?,
-            HEAD_KEY,
-            encoding::encode(&new_head),
-        );
-        let mut wo = WriteOptions::default();
-        wo.set_sync(self.opts.sync_writes);
-        self.db.write_opt(batch, &wo)?;
-        // Durable: publish the new head and the new chunks.
-        if let Ok(mut cache) = self.tree_cache.lock() {
-            for (_, pos, chunk) in chunks {
-                match chunk {
-                    Some(bytes) => cache.insert(pos, bytes),
-                    None => {
-                        cache.remove(&pos);
-                    }
-                }
-            }
-        }
-        *self.head_mut() = new_head;
-        Ok(())
-    }
-
-    fn index_events(
-        &self,
-        batch: &mut WriteBatch,
-        height: u64,
-        receipts: &[Receipt],
-    ) -> Result<(), StorageError> {
-        let owners = self.cf(tables::OWNER_COUPONS)?;
-        let history = self.cf(tables::COUPON_HISTORY)?;
-        let campaigns = self.cf(tables::ISSUER_CAMPAIGNS)?;
-        let mut entries: Vec<([u8; 48], [u8; 32])> = Vec::new();
-        for r in receipts {
-            for (ei, ev) in r.events().iter().enumerate() {
-                if let Some(coupon) = ev.coupon() {
-                    entries.push((history_key(&coupon.0, height, r.index, ei as u32), r.tx.0));
-                }
-                match ev {
-                    Event::CouponIssued { coupon, owner, .. } => {
-                        batch.put_cf(owners, pair_key(&owner.0, &coupon.0), [])
-                    }
-                    Event::CouponTransferred {
-                        coupon, from, to, ..
-                    }
-                    | Event::CouponClaimed {
-                        coupon, from, to, ..
-                    } => {
-                        batch.delete_cf(owners, pair_key(&from.0, &coupon.0));
-                        batch.put_cf(owners, pair_key(&to.0, &coupon.0), []);
-                    }
-                    Event::CampaignCreated { campaign, issuer } => {
-                        batch.put_cf(campaigns, pair_key(&issuer.0, &campaign.0), [])
-                    }
-                    _ => {}
-                }
-            }
-        }
-        entries.sort_unstable_by_key(|e| e.0);
-        for (k, v) in entries {
-            batch.put_cf(history, k, v);
-        }
-        Ok(())
-    }
-
     /// The validator set that certifies block `height + 1` as of the head.
     pub fn next_validator_set(&self) -> Result<ValidatorSet, StorageError> {
         let head = self.head();
@@ -606,61 +474,6 @@ impl Ledger {
                 "validator record of the wrong kind".into(),
             )),
         }
-    }
-}
-
-impl StateReader for Ledger {
-    fn get(&self, key: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
-        let cf = self
-            .cf(tables::STATE)
-            .map_err(|e| StoreError(e.to_string()))?;
-        self.db
-            .get_cf(cf, key.0)
-            .map_err(|e| StoreError(e.to_string()))
-    }
-
-    fn get_many(&self, keys: &[Hash]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let cf = self
-            .cf(tables::STATE)
-            .map_err(|e| StoreError(e.to_string()))?;
-        let mut sorted: Vec<(usize, &Hash)> = keys.iter().enumerate().collect();
-        sorted.sort_unstable_by_key(|(_, k)| **k);
-        let found = self
-            .db
-            .batched_multi_get_cf(cf, sorted.iter().map(|(_, k)| &k.0), true);
-        let mut out = vec![None; keys.len()];
-        for ((i, _), v) in sorted.into_iter().zip(found) {
-            out[i] = v
-                .map_err(|e| StoreError(e.to_string()))?
-                .map(|v| v.to_vec());
-        }
-        Ok(out)
-    }
-
-    fn txs_included(&self, ids: &[Hash]) -> Result<Vec<bool>, StoreError> {
-        let cf = self
-            .cf(tables::TXS)
-            .map_err(|e| StoreError(e.to_string()))?;
-        let mut sorted: Vec<(usize, &Hash)> = ids.iter().enumerate().collect();
-        sorted.sort_unstable_by_key(|(_, k)| **k);
-        let found = self
-            .db
-            .batched_multi_get_cf(cf, sorted.iter().map(|(_, k)| &k.0), true);
-        let mut out = vec![false; ids.len()];
-        for ((i, _), v) in sorted.into_iter().zip(found) {
-            out[i] = v.map_err(|e| StoreError(e.to_string()))?.is_some();
-        }
-        Ok(out)
-    }
-
-    fn tx_included(&self, id: &Hash) -> Result<bool, StoreError> {
-        let cf = self
-            .cf(tables::TXS)
-            .map_err(|e| StoreError(e.to_string()))?;
-        self.db
-            .get_pinned_cf(cf, id.0)
-            .map(|v| v.is_some())
-            .map_err(|e| StoreError(e.to_string()))
     }
 }
 
