@@ -88,6 +88,14 @@ impl SignedTransaction {
         encoding::encode(self)
     }
 
+    /// The id and the length of [`SignedTransaction::encode`], from one encoding of the
+    /// envelope (the signed form is the envelope followed by the 64-byte signature).
+    pub fn id_and_size(&self) -> (TxId, usize) {
+        let signing = self.tx.signing_bytes();
+        let size = signing.len() - tag::TX.len() + 64;
+        (hash_parts(&[], &[&signing]), size)
+    }
+
     pub fn decode(bytes: &[u8]) -> Result<SignedTransaction, ChainError> {
         encoding::decode(bytes)
     }

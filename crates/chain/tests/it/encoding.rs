@@ -98,3 +98,9 @@ fn tx_id_ignores_the_signature_but_binds_every_field() {
     t3.chain_id = "d".into();
     assert_ne!(t3.id(), tx.id());
 }
+
+#[test]
+fn id_and_size_agree_with_id_and_encode() {
+    let tx = sample();
+    assert_eq!(tx.id_and_size(), (tx.id(), tx.encode().len()));
+}

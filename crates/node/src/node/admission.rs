@@ -42,7 +42,13 @@ fn from_runtime(id: TxId, e: &RuntimeError) -> SubmitOutcome {
 }
 
 impl Node {
-    pub(super) fn admit(&self, txs: Vec<SignedTransaction>, wait: bool) -> Admitted {
+    /// `meta[i]` is `txs[i].id_and_size()`, computed once by the caller.
+    pub(super) fn admit(
+        &self,
+        txs: Vec<SignedTransaction>,
+        meta: &[(TxId, usize)],
+        wait: bool,
+    ) -> Admitted {
         let head = self.ledger.head();
         let ctx = BlockContext {
             height: head.height + 1,
@@ -54,9 +60,7 @@ impl Node {
         let mut roles: BTreeMap<PublicKey, Account> = BTreeMap::new();
         let mut candidates: Vec<(usize, TxId, usize)> = Vec::with_capacity(n);
         let mut in_request: std::collections::HashSet<TxId> = std::collections::HashSet::new();
-        for (i, tx) in txs.iter().enumerate() {
-            let id = tx.id();
-            let size = tx.encode().len();
+        for (i, (tx, &(id, size))) in txs.iter().zip(meta).enumerate() {
             if size > MAX_TX_BYTES {
                 outcomes[i] = Some(refused(
                     id,

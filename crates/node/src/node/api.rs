@@ -54,8 +54,10 @@ impl NodeApi for NodeHandle {
     ) -> Vec<SubmitOutcome> {
         let node = self.0.clone();
         let n = txs.len();
-        // Kept to report a failed admission task (a panic), which returns no outcomes.
-        let ids: Vec<TxId> = txs.iter().map(|t| t.id()).collect();
+        // One encoding per transaction gives its id and size; admission reuses them, and the
+        // ids report a failed admission task (a panic), which returns no outcomes.
+        let meta: Vec<(TxId, usize)> = txs.iter().map(|t| t.id_and_size()).collect();
+        let ids: Vec<TxId> = meta.iter().map(|m| m.0).collect();
         let refuse_all = |ids: Vec<TxId>, code: &str, message: String| -> Vec<SubmitOutcome> {
             ids.into_iter()
                 .map(|tx| SubmitOutcome {
@@ -73,7 +75,8 @@ impl NodeApi for NodeHandle {
             return refuse_all(ids, "unavailable", "the node is shutting down".into());
         };
         let admitted =
-            match tokio::task::spawn_blocking(move || node.admit(txs, wait.is_some())).await {
+            match tokio::task::spawn_blocking(move || node.admit(txs, &meta, wait.is_some())).await
+            {
                 Ok(a) => a,
                 Err(e) => return refuse_all(ids, "internal", format!("admission failed: {e}")),
             };
