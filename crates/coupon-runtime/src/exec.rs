@@ -17,10 +17,10 @@ pub enum SignatureCheck<'a> {
     /// Check every signature (batched).
     Verify,
     /// The caller already checked the signatures of the transactions for which this
-    /// returns true (a node's admission cache); check the rest. The cache must be keyed by
-    /// the signed bytes (id *and* signatures), not by the id alone: the id does not cover
-    /// the signature.
-    Cached(&'a dyn Fn(&SignedTransaction) -> bool),
+    /// returns true (a node's admission cache), given each transaction's id; check the
+    /// rest. The cache must match the signed bytes (id *and* envelope signature), not the
+    /// id alone: the id does not cover the envelope signature.
+    Cached(&'a dyn Fn(&TxId, &SignedTransaction) -> bool),
 }
 
 impl std::fmt::Debug for SignatureCheck<'_> {
@@ -181,9 +181,11 @@ pub fn execute_block<R: StateReader>(
     let ids: Vec<TxId> = txs.iter().map(|t| t.id()).collect();
     let to_check: Vec<(usize, &SignedTransaction)> = match sigs {
         SignatureCheck::Verify => txs.iter().enumerate().collect(),
-        SignatureCheck::Cached(known) => {
-            txs.iter().enumerate().filter(|(_, t)| !known(t)).collect()
-        }
+        SignatureCheck::Cached(known) => txs
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| !known(&ids[*i], t))
+            .collect(),
     };
     let refs: Vec<&SignedTransaction> = to_check.iter().map(|(_, t)| *t).collect();
     if let Err(bad) = verify_signatures(&refs) {

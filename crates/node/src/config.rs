@@ -37,6 +37,13 @@ pub mod defaults {
     pub const STORAGE_TREE_CACHE_MB: usize = 256;
     pub const STORAGE_SYNC_WRITES: bool = true;
     pub const LOG_LEVEL: &str = "info";
+    /// Round timeouts (base + round × delta), sized for validators on one LAN or machine.
+    pub const TIMEOUT_PROPOSE_MS: u64 = 3_000;
+    pub const TIMEOUT_PROPOSE_DELTA_MS: u64 = 500;
+    pub const TIMEOUT_VOTE_MS: u64 = 1_000;
+    pub const TIMEOUT_VOTE_DELTA_MS: u64 = 500;
+    /// A proposal's block time may differ from this node's clock by at most this much.
+    pub const MAX_CLOCK_DRIFT_MS: u64 = 5_000;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +71,9 @@ pub struct UserConfig {
     pub data_dir: Option<PathBuf>,
     /// Path of the genesis JSON document.
     pub genesis: Option<PathBuf>,
-    /// Path of this validator's key file; absent for a replica.
+    /// Path of this node's key file: a validator's signing key, or a replica's identity
+    /// (a key registered on the chain, e.g. a site's). `node_key` is the same field.
+    #[serde(alias = "node_key")]
     pub validator_key: Option<PathBuf>,
     #[serde(default)]
     pub rpc: UserRpc,
@@ -76,6 +85,31 @@ pub struct UserConfig {
     pub storage: UserStorage,
     #[serde(default)]
     pub log: UserLog,
+    #[serde(default)]
+    pub p2p: UserP2p,
+    #[serde(default)]
+    pub consensus: UserConsensus,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserP2p {
+    /// A libp2p address, e.g. "/ip4/127.0.0.1/tcp/26656". Absent: no networking (a sole
+    /// validator without replicas).
+    pub listen: Option<String>,
+    /// Peers to keep connected to, each "/ip4/…/tcp/…/p2p/<peer id>"
+    /// (`couponchain keys show` prints a key's peer id).
+    pub peers: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConsensus {
+    pub timeout_propose_ms: Option<u64>,
+    pub timeout_propose_delta_ms: Option<u64>,
+    pub timeout_vote_ms: Option<u64>,
+    pub timeout_vote_delta_ms: Option<u64>,
+    pub max_clock_drift_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -151,6 +185,10 @@ pub struct Config {
     pub storage_sync_writes: bool,
     pub log_format: LogFormat,
     pub log_level: String,
+    pub p2p_listen: Option<libp2p::Multiaddr>,
+    pub p2p_peers: Vec<libp2p::Multiaddr>,
+    pub timeouts: couponchain_consensus::TimeoutConfig,
+    pub max_clock_drift_ms: u64,
 }
 
 const ENV_PREFIX: &str = "COUPONCHAIN__";
@@ -294,7 +332,58 @@ impl UserConfig {
                 ),
             ));
         }
+        let multiaddr = |field: &'static str, s: &str| -> Result<libp2p::Multiaddr, ConfigError> {
+            s.parse()
+                .map_err(|e| invalid(field, format!("{s:?} is not a libp2p address ({e})")))
+        };
+        let p2p_listen = match &self.p2p.listen {
+            Some(s) => Some(multiaddr("p2p.listen", s)?),
+            None => None,
+        };
+        let mut p2p_peers = Vec::new();
+        for s in self.p2p.peers.unwrap_or_default() {
+            let a = multiaddr("p2p.peers", &s)?;
+            if !matches!(a.iter().last(), Some(libp2p::multiaddr::Protocol::P2p(_))) {
+                return Err(invalid(
+                    "p2p.peers",
+                    format!("{s:?} must end with /p2p/<peer id>"),
+                ));
+            }
+            p2p_peers.push(a);
+        }
+        if !p2p_peers.is_empty() && p2p_listen.is_none() {
+            return Err(invalid(
+                "p2p.listen",
+                "is required when p2p.peers is set".into(),
+            ));
+        }
+        let c = &self.consensus;
+        let timeouts = couponchain_consensus::TimeoutConfig {
+            propose_base_ms: c.timeout_propose_ms.unwrap_or(defaults::TIMEOUT_PROPOSE_MS),
+            propose_delta_ms: c
+                .timeout_propose_delta_ms
+                .unwrap_or(defaults::TIMEOUT_PROPOSE_DELTA_MS),
+            prevote_base_ms: c.timeout_vote_ms.unwrap_or(defaults::TIMEOUT_VOTE_MS),
+            prevote_delta_ms: c
+                .timeout_vote_delta_ms
+                .unwrap_or(defaults::TIMEOUT_VOTE_DELTA_MS),
+            precommit_base_ms: c.timeout_vote_ms.unwrap_or(defaults::TIMEOUT_VOTE_MS),
+            precommit_delta_ms: c
+                .timeout_vote_delta_ms
+                .unwrap_or(defaults::TIMEOUT_VOTE_DELTA_MS),
+        };
+        if timeouts.propose_base_ms == 0 || timeouts.prevote_base_ms == 0 {
+            return Err(invalid(
+                "consensus.timeout_propose_ms",
+                "timeouts must be at least 1 ms".into(),
+            ));
+        }
+        let max_clock_drift_ms = c.max_clock_drift_ms.unwrap_or(defaults::MAX_CLOCK_DRIFT_MS);
         Ok(Config {
+            p2p_listen,
+            p2p_peers,
+            timeouts,
+            max_clock_drift_ms,
             data_dir,
             genesis,
             validator_key: self.validator_key.map(resolve),

@@ -45,6 +45,13 @@ pub enum BearerCommand {
     },
 }
 
+/// The libp2p peer id of a node using this key (for `[p2p] peers` entries).
+fn peer_id_text(kp: &Keypair) -> String {
+    crate::net::gate::peer_id(&kp.public())
+        .map(|p| p.to_string())
+        .unwrap_or_default()
+}
+
 /// Runs a `keys` subcommand; `json` selects machine output.
 pub fn run(cmd: KeysCommand, json: bool) -> anyhow::Result<()> {
     match cmd {
@@ -65,6 +72,7 @@ pub fn run(cmd: KeysCommand, json: bool) -> anyhow::Result<()> {
                     "{}",
                     serde_json::json!({
                         "public_key": kp.public(),
+                        "peer_id": peer_id_text(&kp),
                         "file": out.display().to_string(),
                     })
                 );
@@ -76,9 +84,13 @@ pub fn run(cmd: KeysCommand, json: bool) -> anyhow::Result<()> {
         KeysCommand::Show { file } => {
             let kp = read_key_file(&file)?;
             if json {
-                println!("{}", serde_json::json!({ "public_key": kp.public() }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "public_key": kp.public(), "peer_id": peer_id_text(&kp) })
+                );
             } else {
                 println!("{}", kp.public());
+                eprintln!("peer id {}", peer_id_text(&kp));
             }
         }
     }

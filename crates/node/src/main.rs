@@ -8,6 +8,8 @@ mod genesis_cmd;
 mod keyfile;
 mod keys_cmd;
 mod loadgen;
+mod localnet;
+mod net;
 mod node;
 mod run;
 mod telemetry;
@@ -62,6 +64,16 @@ enum Command {
     Client(client::ClientCommand),
     /// Drives a node with pre-signed transactions and reports throughput and latency.
     Loadgen(loadgen::LoadgenArgs),
+    /// Lays out a local multi-node network (used by `scripts/localnet.sh`).
+    #[command(subcommand)]
+    Localnet(LocalnetCommand),
+}
+
+#[derive(Subcommand)]
+enum LocalnetCommand {
+    /// Writes keys, a genesis and one config per node into a folder (keeps existing keys
+    /// and genesis, so a network resumes); prints `NAME RPC_URL CONFIG` per node.
+    Init(localnet::LocalnetArgs),
 }
 
 /// The commented template `init` writes (also in `config/node.toml`).
@@ -77,7 +89,7 @@ fn main() -> anyhow::Result<()> {
             telemetry::init(config.log_format, &config.log_level)?;
             let genesis = run::read_genesis(&config.genesis)?;
             let key_path = config.validator_key.clone().context(
-                "config field `validator_key` is required (replicas arrive with issue #4)",
+                "config field `validator_key` (or `node_key`) is required: the node's identity",
             )?;
             let key = keyfile::read_key_file(&key_path)?;
             runtime()?.block_on(run::run_node(config, genesis, key))
@@ -129,6 +141,12 @@ fn main() -> anyhow::Result<()> {
         Command::Client(cmd) => runtime()?.block_on(client::run(cmd, cli.client)),
         Command::Genesis(cmd) => genesis_cmd::run(cmd),
         Command::Loadgen(args) => runtime()?.block_on(loadgen::run(args)),
+        Command::Localnet(LocalnetCommand::Init(args)) => {
+            for n in localnet::init(&args)? {
+                println!("{} {} {}", n.name, n.rpc, n.config.display());
+            }
+            Ok(())
+        }
     }
 }
 

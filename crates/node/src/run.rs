@@ -2,13 +2,19 @@
 //! print the RPC URL once ready, stop cleanly on SIGINT or SIGTERM.
 
 use crate::config::Config;
+use crate::net;
 use crate::node::mempool::MempoolLimits;
 use crate::node::metrics::NodeMetrics;
-use crate::node::{run_producer, BlockSettings, Node, NodeHandle};
+use crate::node::{
+    run_consensus, run_producer, run_replica, BlockSettings, ConsensusSettings, Node, NodeHandle,
+    Role,
+};
 use anyhow::Context;
 use couponchain_chain::Keypair;
+use couponchain_consensus::ConsensusConfig;
 use couponchain_rpc::{RpcLimits, RpcMetrics};
 use couponchain_runtime::Genesis;
+use couponchain_runtime::{Record, StateKey};
 use couponchain_storage::{Ledger, LedgerOptions};
 use std::io::Write;
 use std::sync::Arc;
@@ -24,7 +30,23 @@ pub fn read_genesis(path: &std::path::Path) -> anyhow::Result<Genesis> {
     Ok(g)
 }
 
-/// Runs a validator node until a shutdown signal; `key` signs its blocks.
+/// May this key connect? Validators of the next height and every key with a role
+/// (administrator, issuer, site), as the durable ledger says now.
+fn is_registered(ledger: &Ledger, key: &couponchain_chain::PublicKey) -> bool {
+    if ledger
+        .next_validator_set()
+        .map(|s| s.contains(key))
+        .unwrap_or(false)
+    {
+        return true;
+    }
+    match ledger.record(StateKey::Account(*key)) {
+        Ok(Some(Record::Account(a))) => a.admin || a.issuer.is_some() || a.site.is_some(),
+        _ => false,
+    }
+}
+
+/// Runs a node until a shutdown signal; `key` signs its blocks.
 pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
@@ -44,6 +66,26 @@ pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow:
     let mut registry = prometheus_client::registry::Registry::default();
     let rpc_metrics = RpcMetrics::register(&mut registry);
     let node_metrics = NodeMetrics::register(&mut registry);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (net, inbound) = match &config.p2p_listen {
+        Some(listen) => {
+            let allow_ledger = ledger.clone();
+            let respond_ledger = ledger.clone();
+            let (net, inbound) = net::spawn(
+                net::NetConfig {
+                    listen: listen.clone(),
+                    peers: config.p2p_peers.clone(),
+                    secret: key.secret_bytes(),
+                    allow: Arc::new(move |k| is_registered(&allow_ledger, k)),
+                    responder: Arc::new(move |req| crate::node::respond(&respond_ledger, req)),
+                },
+                net::NetMetrics::register(&mut registry),
+                stop_rx.clone(),
+            )?;
+            (Some(net), Some(inbound))
+        }
+        None => (None, None),
+    };
     let node = Node::new(
         ledger.clone(),
         key,
@@ -59,6 +101,7 @@ pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow:
             max_bytes: config.block_max_bytes,
         },
         node_metrics,
+        net.clone(),
     )?;
     let limits = RpcLimits {
         max_body_bytes: config.rpc_max_body_bytes,
@@ -78,22 +121,71 @@ pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow:
         .with_context(|| format!("binding the RPC to {}", config.rpc_addr))?;
     let addr = listener.local_addr()?;
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let producer = tokio::spawn(run_producer(node.clone(), stop_rx.clone()));
+    let role = node.role();
+    let producer = match (role, inbound) {
+        (Role::SoleValidator, inbound) => {
+            if let Some(inbound) = inbound {
+                // Replicas may still connect: answer them, ignore the rest.
+                drop(inbound.consensus);
+                drop(inbound.txs);
+            }
+            tokio::spawn(run_producer(node.clone(), stop_rx.clone()))
+        }
+        (role, Some(inbound)) => {
+            let n = node.clone();
+            let mut txs = inbound.txs;
+            tokio::spawn(async move {
+                while let Some((_peer, batch)) = txs.recv().await {
+                    n.admit_from_peer(batch).await;
+                }
+            });
+            if role == Role::Validator {
+                let settings = ConsensusSettings {
+                    config: ConsensusConfig {
+                        timeouts: config.timeouts,
+                        ..ConsensusConfig::new(genesis.chain_id.clone())
+                    },
+                    max_clock_drift_ms: config.max_clock_drift_ms,
+                    signing_state_path: config.data_dir.join("signing-state.bin"),
+                };
+                tokio::spawn(run_consensus(
+                    node.clone(),
+                    settings,
+                    inbound.consensus,
+                    stop_rx.clone(),
+                ))
+            } else {
+                tokio::spawn(run_replica(
+                    node.clone(),
+                    inbound.consensus,
+                    stop_rx.clone(),
+                ))
+            }
+        }
+        (role, None) => anyhow::bail!("a {} needs [p2p] settings", role.name()),
+    };
     let mut server_stop = stop_rx.clone();
     let server = tokio::spawn(couponchain_rpc::serve(listener, router, async move {
         let _ = server_stop.wait_for(|s| *s).await;
     }));
+    if let Some(net) = &net {
+        for a in net.listen_addrs().await {
+            println!(
+                "couponchain: p2p listening on {a}/p2p/{}",
+                net.local_peer_id()
+            );
+        }
+    }
     node.set_ready(true);
-    tracing::info!(%addr, "RPC listening");
+    tracing::info!(%addr, role = role.name(), "RPC listening");
     println!("couponchain: RPC listening on http://{addr}");
     let _ = std::io::stdout().flush();
 
     let outcome = tokio::select! {
         r = producer => match r {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.context("block production stopped")),
-            Err(e) => Err(anyhow::anyhow!("block production task failed: {e}")),
+            Ok(Err(e)) => Err(e.context(format!("the {} stopped", role.name()))),
+            Err(e) => Err(anyhow::anyhow!("the {} task failed: {e}", role.name())),
         },
         s = shutdown_signal() => {
             tracing::info!(signal = s, "shutting down");

@@ -143,7 +143,7 @@ fn breakdown(s: &mut Setup) {
         let refs: Vec<&SignedTransaction> = txs.iter().collect();
         couponchain_runtime::verify_signatures(&refs).unwrap();
         let sigs = t.elapsed();
-        let known = |_: &SignedTransaction| true;
+        let known = |_: &couponchain_chain::TxId, _: &SignedTransaction| true;
         let t = Instant::now();
         let ctx = couponchain_chain::BlockContext {
             height: s.ledger.head().height + 1,

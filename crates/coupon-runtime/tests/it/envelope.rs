@@ -259,7 +259,7 @@ fn cached_signature_checks_still_check_the_uncached() {
     let mut bad = f.c.tx(h0, give(&f, h1));
     bad.signature.0[0] ^= 0x01;
     let good_copy = good.clone();
-    let known = |t: &SignedTransaction| *t == good_copy;
+    let known = |_: &couponchain_chain::TxId, t: &SignedTransaction| *t == good_copy;
     let out = execute_block(
         &f.c.ledger,
         f.c.ctx(),

@@ -48,7 +48,12 @@ impl Node {
         txs: Vec<SignedTransaction>,
         meta: &[(TxId, usize)],
         wait: bool,
+        forward: bool,
     ) -> Admitted {
+        // Transactions admitted here (not received from a peer) go to every other
+        // validator, once; the sole validator has none.
+        let forward = forward && self.role != super::Role::SoleValidator && self.net.is_some();
+        let mut forwarded = Vec::new();
         let head = self.ledger.head();
         let ctx = BlockContext {
             height: head.height + 1,
@@ -124,6 +129,7 @@ impl Node {
                     continue;
                 }
                 let Some(tx) = txs[i].take() else { continue };
+                let copy = forward.then(|| tx.clone());
                 // Register before inserting, so a block cannot finish first unseen.
                 if wait {
                     let (s, r) = oneshot::channel();
@@ -132,6 +138,7 @@ impl Node {
                 }
                 match pool.insert(id, tx, size, now) {
                     Ok(()) => {
+                        forwarded.extend(copy);
                         self.metrics.txs_admitted.inc();
                         outcomes[i] = Some(SubmitOutcome {
                             tx: id,
@@ -158,6 +165,12 @@ impl Node {
             self.metrics.mempool_bytes.set(pool.bytes() as i64);
         }
         self.wake.notify_one();
+        if let (false, Some(net)) = (forwarded.is_empty(), &self.net) {
+            net.send(
+                self.validator_peers(),
+                crate::net::wire::Request::Txs(forwarded),
+            );
+        }
         let outcomes: Vec<SubmitOutcome> = outcomes
             .into_iter()
             .map(|o| o.unwrap_or_else(|| refused(TxId::default(), "internal", "no outcome".into())))
@@ -215,5 +228,23 @@ impl Node {
             }
             _ => None,
         })
+    }
+}
+
+impl Node {
+    /// Admits a batch a peer forwarded (checked here like any other: every node verifies
+    /// each transaction once, on admission). Not forwarded again: the sender sent it to
+    /// every validator itself.
+    pub async fn admit_from_peer(self: &std::sync::Arc<Self>, txs: Vec<SignedTransaction>) {
+        let Ok(permit) = self.admissions.acquire().await else {
+            return;
+        };
+        let node = self.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let meta: Vec<(TxId, usize)> = txs.iter().map(|t| t.id_and_size()).collect();
+            node.admit(txs, &meta, false, false)
+        })
+        .await;
+        drop(permit);
     }
 }

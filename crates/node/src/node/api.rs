@@ -41,7 +41,7 @@ impl NodeApi for NodeHandle {
             version: env!("CARGO_PKG_VERSION").to_string(),
             head: self.0.ledger.head(),
             ready: self.0.ready.load(Ordering::Acquire),
-            role: "validator".into(),
+            role: self.0.role().name().replace(' ', "_"),
             mempool_txs: txs,
             mempool_bytes: bytes,
         }
@@ -75,7 +75,8 @@ impl NodeApi for NodeHandle {
             return refuse_all(ids, "unavailable", "the node is shutting down".into());
         };
         let admitted =
-            match tokio::task::spawn_blocking(move || node.admit(txs, &meta, wait.is_some())).await
+            match tokio::task::spawn_blocking(move || node.admit(txs, &meta, wait.is_some(), true))
+                .await
             {
                 Ok(a) => a,
                 Err(e) => return refuse_all(ids, "internal", format!("admission failed: {e}")),

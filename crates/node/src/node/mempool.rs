@@ -2,7 +2,7 @@
 //! a block. Bounded in count, in bytes and per sender; blocks take from senders in turn, so
 //! one key flooding the node cannot starve the others. Every refusal has a stable code.
 
-use couponchain_chain::{PublicKey, SignedTransaction, TxId};
+use couponchain_chain::{PublicKey, Signature, SignedTransaction, TxId};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Instant;
 
@@ -39,9 +39,22 @@ pub struct MempoolLimits {
 #[derive(Debug)]
 struct Entry {
     id: TxId,
+    /// Matches `Live::seq` while the entry is live; a removed entry stays in its queue
+    /// until a block or a pruning pass reaches it (removal by id is O(1)).
+    seq: u64,
     tx: SignedTransaction,
     bytes: usize,
     admitted: Instant,
+}
+
+/// What the pool knows of a live transaction without walking its sender's queue.
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    sender: PublicKey,
+    /// The envelope signature (the only signed part the id does not cover).
+    signature: Signature,
+    seq: u64,
+    bytes: usize,
 }
 
 /// A transaction leaving the pool for a block.
@@ -49,6 +62,8 @@ struct Entry {
 pub struct Taken {
     pub id: TxId,
     pub tx: SignedTransaction,
+    /// Its encoded size.
+    pub bytes: usize,
     /// When it was admitted (for the finality-latency metric).
     pub admitted: Instant,
 }
@@ -60,9 +75,12 @@ pub struct Mempool {
     queues: BTreeMap<PublicKey, VecDeque<Entry>>,
     /// Senders with waiting transactions, in the order blocks serve them.
     turn: VecDeque<PublicKey>,
-    /// Membership (looked up, never iterated).
-    ids: HashMap<TxId, PublicKey>,
+    /// Live transactions (looked up, never iterated).
+    ids: HashMap<TxId, Live>,
+    /// Live transactions per sender (the queues may also hold removed entries).
+    per_sender: HashMap<PublicKey, usize>,
     bytes: usize,
+    next_seq: u64,
 }
 
 impl Mempool {
@@ -72,7 +90,9 @@ impl Mempool {
             queues: BTreeMap::new(),
             turn: VecDeque::new(),
             ids: HashMap::new(),
+            per_sender: HashMap::new(),
             bytes: 0,
+            next_seq: 0,
         }
     }
 
@@ -90,6 +110,14 @@ impl Mempool {
 
     pub fn contains(&self, id: &TxId) -> bool {
         self.ids.contains_key(id)
+    }
+
+    /// True if exactly this signed transaction (id and envelope signature) is waiting:
+    /// its signatures were checked on admission.
+    pub fn contains_signed(&self, id: &TxId, tx: &SignedTransaction) -> bool {
+        self.ids
+            .get(id)
+            .is_some_and(|l| l.signature == tx.signature && l.sender == tx.tx.signer)
     }
 
     /// Admits a transaction already checked by the caller. A transaction already waiting is
@@ -111,26 +139,64 @@ impl Mempool {
             });
         }
         let sender = tx.tx.signer;
-        let queue = self.queues.entry(sender).or_default();
-        if queue.len() >= self.limits.max_per_sender {
+        let pending = self.per_sender.get(&sender).copied().unwrap_or(0);
+        if pending >= self.limits.max_per_sender {
             return Err(MempoolError::SenderQuota {
                 sender,
-                pending: queue.len(),
+                pending,
                 limit: self.limits.max_per_sender,
             });
         }
+        let queue = self.queues.entry(sender).or_default();
         if queue.is_empty() {
             self.turn.push_back(sender);
         }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let signature = tx.signature;
         queue.push_back(Entry {
             id,
+            seq,
             tx,
             bytes,
             admitted,
         });
-        self.ids.insert(id, sender);
+        self.ids.insert(
+            id,
+            Live {
+                sender,
+                signature,
+                seq,
+                bytes,
+            },
+        );
+        *self.per_sender.entry(sender).or_default() += 1;
         self.bytes += bytes;
         Ok(())
+    }
+
+    fn is_live(&self, e: &Entry) -> bool {
+        self.ids.get(&e.id).is_some_and(|l| l.seq == e.seq)
+    }
+
+    fn forget(&mut self, id: &TxId) -> Option<Live> {
+        let live = self.ids.remove(id)?;
+        self.bytes -= live.bytes;
+        if let Some(n) = self.per_sender.get_mut(&live.sender) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_sender.remove(&live.sender);
+            }
+        }
+        Some(live)
+    }
+
+    /// Removes transactions that another node's block included (or that are otherwise
+    /// settled); returns how many were waiting here.
+    pub fn remove_all<'a>(&mut self, ids: impl IntoIterator<Item = &'a TxId>) -> usize {
+        ids.into_iter()
+            .filter(|id| self.forget(id).is_some())
+            .count()
     }
 
     /// Removes and returns up to `max_txs` transactions (and about `max_bytes`), taking one
@@ -142,43 +208,48 @@ impl Mempool {
             let Some(sender) = self.turn.pop_front() else {
                 break;
             };
-            let Some(queue) = self.queues.get_mut(&sender) else {
+            let Some(mut queue) = self.queues.remove(&sender) else {
                 continue;
             };
+            while queue.front().is_some_and(|e| !self.is_live(e)) {
+                queue.pop_front();
+            }
             let Some(next) = queue.front() else {
-                self.queues.remove(&sender);
                 continue;
             };
             if !out.is_empty() && taken_bytes + next.bytes > max_bytes {
+                self.queues.insert(sender, queue);
                 self.turn.push_front(sender);
                 break;
             }
             if let Some(e) = queue.pop_front() {
                 taken_bytes += e.bytes;
-                self.bytes -= e.bytes;
-                self.ids.remove(&e.id);
+                self.forget(&e.id);
                 out.push(Taken {
                     id: e.id,
                     tx: e.tx,
+                    bytes: e.bytes,
                     admitted: e.admitted,
                 });
             }
-            if queue.is_empty() {
-                self.queues.remove(&sender);
-            } else {
+            if !queue.is_empty() {
+                self.queues.insert(sender, queue);
                 self.turn.push_back(sender);
             }
         }
         out
     }
 
-    /// Drops transactions whose validity window has closed at chain time `now_ms`; returns
-    /// their ids.
+    /// Drops transactions whose validity window has closed at chain time `now_ms` (and the
+    /// entries of removed ones); returns the ids of the expired.
     pub fn prune_expired(&mut self, now_ms: u64) -> Vec<TxId> {
         let mut dropped = Vec::new();
+        let ids = &self.ids;
         for queue in self.queues.values_mut() {
             queue.retain(|e| {
-                if e.tx.tx.valid_until_ms < now_ms {
+                if ids.get(&e.id).is_none_or(|l| l.seq != e.seq) {
+                    false
+                } else if e.tx.tx.valid_until_ms < now_ms {
                     dropped.push(e.id);
                     false
                 } else {
@@ -187,9 +258,8 @@ impl Mempool {
             });
         }
         for id in &dropped {
-            self.ids.remove(id);
+            self.forget(id);
         }
-        self.bytes = self.queues.values().flatten().map(|e| e.bytes).sum();
         self.queues.retain(|_, q| !q.is_empty());
         let queues = &self.queues;
         self.turn.retain(|s| queues.contains_key(s));
@@ -301,5 +371,41 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert_eq!(m.bytes(), 200);
         assert_eq!(m.take_batch(10, 1 << 20).len(), 2);
+    }
+
+    #[test]
+    fn removed_transactions_leave_no_trace() {
+        let (a, b) = (Keypair::from_seed("a"), Keypair::from_seed("b"));
+        let mut m = pool(100, 1 << 20, 3);
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            let (id, t) = tx(&a, n, 10);
+            assert!(!m.contains_signed(&id, &t));
+            m.insert(id, t.clone(), 100, Instant::now()).unwrap();
+            assert!(m.contains_signed(&id, &t));
+            let mut forged = t.clone();
+            forged.signature.0[0] ^= 1;
+            assert!(!m.contains_signed(&id, &forged));
+            ids.push(id);
+        }
+        let (idb, tb) = tx(&b, 0, 10);
+        m.insert(idb, tb, 100, Instant::now()).unwrap();
+        assert_eq!(m.remove_all(&[ids[0], ids[2], TxId::default()]), 2);
+        assert_eq!((m.len(), m.bytes()), (2, 200));
+        // The sender's quota counts live transactions only.
+        let (id3, t3) = tx(&a, 3, 10);
+        m.insert(id3, t3, 100, Instant::now()).unwrap();
+        let batch = m.take_batch(10, 1 << 20);
+        let nonces: Vec<(PublicKey, u64)> = batch
+            .iter()
+            .map(|t| (t.tx.tx.signer, t.tx.tx.nonce))
+            .collect();
+        assert_eq!(
+            nonces,
+            vec![(a.public(), 1), (b.public(), 0), (a.public(), 3)]
+        );
+        assert!(m.is_empty());
+        assert_eq!(m.bytes(), 0);
+        assert!(m.prune_expired(0).is_empty());
     }
 }

@@ -2,23 +2,30 @@
 //! uses. Admission and block production run on blocking threads (signature checks and
 //! RocksDB work); the async side only waits and wakes.
 //!
-//! Today the node is a single validator that finalizes its own blocks (the commit
-//! certificate carries its one precommit). Multi-validator consensus replaces
-//! [`producer`] with the consensus driver (issue #4).
+//! A node has one of three roles, fixed at start by the validator set and its key:
+//! the sole validator of a one-validator chain finalizes its own blocks ([`producer`],
+//! pipelined); a validator among several runs BFT consensus ([`consensus`]); any other
+//! registered key runs a full replica ([`replica`]) that follows and verifies the chain.
 
 mod admission;
 mod api;
+mod consensus;
+mod follow;
 pub mod mempool;
 pub mod metrics;
 mod producer;
+mod replica;
 
+use crate::net::Network;
 use couponchain_chain::{Keypair, TxId};
+use couponchain_consensus::Equivocation;
 use couponchain_rpc::ErrorBody;
 use couponchain_runtime::{Params, Receipt};
 use couponchain_storage::Ledger;
+use libp2p::PeerId;
 use mempool::{Mempool, MempoolLimits};
 use metrics::NodeMetrics;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -31,7 +38,34 @@ use tokio::sync::{oneshot, watch, Notify, Semaphore};
 pub const MAX_CONCURRENT_ADMISSIONS: usize = 4;
 
 pub use api::NodeHandle;
+pub use consensus::{run_consensus, ConsensusSettings};
+pub use follow::respond;
 pub use producer::run_producer;
+pub use replica::run_replica;
+
+/// What this node does, decided at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The only validator: produces and finalizes blocks alone.
+    SoleValidator,
+    /// One of several validators: runs consensus.
+    Validator,
+    /// Not a validator: follows the chain as a full replica.
+    Replica,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::SoleValidator => "sole validator",
+            Role::Validator => "validator",
+            Role::Replica => "replica",
+        }
+    }
+}
+
+/// Equivocations kept for the RPC (the oldest are dropped beyond this).
+pub const MAX_EVIDENCE: usize = 1_000;
 
 /// How a waited-for transaction ended.
 #[derive(Debug, Clone)]
@@ -65,6 +99,11 @@ pub struct Node {
     head: watch::Sender<u64>,
     ready: AtomicBool,
     metrics: NodeMetrics,
+    role: Role,
+    net: Option<Network>,
+    /// Peer ids of the validators of the next height, without this node.
+    validator_peers: Mutex<Vec<PeerId>>,
+    evidence: Mutex<VecDeque<Equivocation>>,
 }
 
 /// Locks a mutex, recovering the data if a thread panicked while holding it (the data
@@ -80,24 +119,24 @@ impl Node {
         mempool: MempoolLimits,
         block: BlockSettings,
         metrics: NodeMetrics,
+        net: Option<Network>,
     ) -> anyhow::Result<Arc<Node>> {
         let params = ledger.genesis().params();
         let set = ledger.next_validator_set()?;
-        if !set.contains(&key.public()) {
+        let role = match (set.contains(&key.public()), set.len()) {
+            (true, 1) => Role::SoleValidator,
+            (true, _) => Role::Validator,
+            (false, _) => Role::Replica,
+        };
+        if role != Role::SoleValidator && net.is_none() {
             anyhow::bail!(
-                "this node's key {} is not in the validator set; replicas arrive with issue #4",
-                key.public()
-            );
-        }
-        if set.len() != 1 {
-            anyhow::bail!(
-                "the genesis names {} validators; this build runs a single validator (multi-validator consensus is issue #4)",
-                set.len()
+                "this node is a {} but has no peer-to-peer settings ([p2p] listen and peers)",
+                role.name()
             );
         }
         let height = ledger.head().height;
         metrics.block_height.set(height as i64);
-        Ok(Arc::new(Node {
+        let node = Arc::new(Node {
             ledger,
             params,
             key,
@@ -109,7 +148,45 @@ impl Node {
             head: watch::channel(height).0,
             ready: AtomicBool::new(false),
             metrics,
-        }))
+            role,
+            net,
+            validator_peers: Mutex::new(Vec::new()),
+            evidence: Mutex::new(VecDeque::new()),
+        });
+        node.refresh_validator_peers();
+        Ok(node)
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Recomputes the peers that receive transactions and consensus messages.
+    fn refresh_validator_peers(&self) {
+        let Ok(set) = self.ledger.next_validator_set() else {
+            return;
+        };
+        let me = self.key.public();
+        let peers = set
+            .validators
+            .iter()
+            .filter(|k| **k != me)
+            .filter_map(crate::net::gate::peer_id)
+            .collect();
+        *lock(&self.validator_peers) = peers;
+    }
+
+    fn validator_peers(&self) -> Vec<PeerId> {
+        lock(&self.validator_peers).clone()
+    }
+
+    fn record_evidence(&self, e: Equivocation) {
+        tracing::warn!(offender = %e.offender(), "equivocation: a validator signed two conflicting messages");
+        let mut ev = lock(&self.evidence);
+        if ev.len() >= MAX_EVIDENCE {
+            ev.pop_front();
+        }
+        ev.push_back(e);
     }
 
     pub fn set_ready(&self, ready: bool) {

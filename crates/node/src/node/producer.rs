@@ -121,7 +121,7 @@ impl Node {
         }
         let started = Instant::now();
         // Every transaction in the mempool had its signatures checked on admission.
-        let checked = |_: &couponchain_chain::SignedTransaction| true;
+        let checked = |_: &couponchain_chain::TxId, _: &couponchain_chain::SignedTransaction| true;
         let prepared = loop {
             let txs = batch.iter().map(|t| t.tx.clone()).collect();
             match self.ledger.prepare_proposal(

@@ -1,0 +1,680 @@
+//! The consensus driver: runs the sans-IO core (`couponchain_consensus`) for a validator
+//! among several, translating its outputs into I/O and I/O back into inputs.
+//!
+//! - `Persist` is written and fsync'd (atomic rename) before the message it guards leaves.
+//! - `Broadcast` goes to every other validator; a proposal's block body is sent first.
+//! - `ScheduleTimeout` arms a tokio timer that feeds `TimeoutFired` back.
+//! - `CheckBlock` executes the body (when it has arrived) on a blocking thread against the
+//!   head, with signatures already checked on admission taken from the mempool, and
+//!   refuses a block time further than `max_clock_drift` from this node's clock.
+//! - `ProposeBlock` waits for transactions (at most the heartbeat) and builds a block from
+//!   the mempool; its transactions go back to the mempool if another block wins.
+//! - `Commit` applies the block with its certificate, pushes it to non-voting peers and
+//!   starts the next height.
+//!
+//! A validator that sees traffic for a later height, or hears nothing for a while, catches
+//! up from peers (verified blocks with certificates) and restarts the core there.
+
+use super::follow::fetch_next;
+use super::mempool::Taken;
+use super::{lock, wall_ms, Finality, Node};
+use crate::net::wire::{Certified, Request};
+use crate::net::Network;
+use anyhow::Context;
+use couponchain_chain::block::{Block, CommitCertificate};
+use couponchain_chain::{Hash, SignedTransaction, TxId};
+use couponchain_consensus::{
+    Consensus, ConsensusConfig, Input, Message, Output, Rejection, SigningState, Step,
+};
+use couponchain_rpc::ErrorBody;
+use couponchain_runtime::{RuntimeError, SignatureCheck};
+use couponchain_storage::{PreparedBlock, StorageError};
+use libp2p::PeerId;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// Block bodies kept for the current and the next height (a Byzantine proposer could send
+/// many; honest ones send one per round).
+const MAX_BODIES: usize = 64;
+/// If no block becomes final for this long, ask peers whether we fell behind.
+const STALL_CHECK: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone)]
+pub struct ConsensusSettings {
+    pub config: ConsensusConfig,
+    /// A proposal whose block time differs from our clock by more than this is refused.
+    pub max_clock_drift_ms: u64,
+    /// Where the signing guard's state is persisted.
+    pub signing_state_path: PathBuf,
+}
+
+enum Event {
+    Timeout {
+        height: u64,
+        round: u32,
+        step: Step,
+    },
+    Checked {
+        height: u64,
+        round: u32,
+        hash: Hash,
+        result: Result<Box<PreparedBlock>, String>,
+    },
+    Built {
+        height: u64,
+        round: u32,
+        result: anyhow::Result<(Box<PreparedBlock>, Vec<Taken>)>,
+    },
+    Fetched(Option<(PeerId, Vec<Certified>)>),
+}
+
+struct Driver {
+    node: Arc<Node>,
+    net: Network,
+    core: Consensus,
+    settings: ConsensusSettings,
+    /// The height being decided.
+    height: u64,
+    bodies: HashMap<Hash, Block>,
+    prepared: HashMap<Hash, PreparedBlock>,
+    /// Our own proposals' transactions, by block, to return to the mempool if they lose.
+    built: HashMap<Hash, Vec<Taken>>,
+    /// Checks asked for before the body arrived.
+    waiting_body: Vec<(u64, u32, Hash)>,
+    checking: HashSet<Hash>,
+    /// We are the proposer of (height, round) and wait for transactions.
+    to_propose: Option<(u64, u32)>,
+    building: bool,
+    /// A commit decided before we had the block: (height, block, certificate).
+    pending_commit: Option<(u64, Hash, CommitCertificate)>,
+    fetching: bool,
+    last_final: Instant,
+    events: mpsc::Sender<Event>,
+}
+
+fn load_signing_state(path: &PathBuf) -> anyhow::Result<SigningState> {
+    match std::fs::read(path) {
+        Ok(bytes) => couponchain_chain::encoding::decode(&bytes)
+            .with_context(|| format!("decoding the signing state {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SigningState::default()),
+        Err(e) => Err(e).with_context(|| format!("reading the signing state {}", path.display())),
+    }
+}
+
+/// Writes the state to a temporary file, fsyncs it, renames it over the old one and
+/// fsyncs the folder: after a crash, either the old or the new state is there, whole.
+fn persist_signing_state(path: &PathBuf, state: &SigningState) -> anyhow::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(&couponchain_chain::encoding::encode(state))?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+pub async fn run_consensus(
+    node: Arc<Node>,
+    settings: ConsensusSettings,
+    mut inbound: mpsc::Receiver<(PeerId, Request)>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let Some(net) = node.net.clone() else {
+        anyhow::bail!("a validator among several needs the peer-to-peer network");
+    };
+    let state = load_signing_state(&settings.signing_state_path)?;
+    let core = Consensus::new(settings.config.clone(), node.key.clone(), state);
+    let (events, mut event_rx) = mpsc::channel(1024);
+    let mut d = Driver {
+        node,
+        net,
+        core,
+        settings,
+        height: 0,
+        bodies: HashMap::new(),
+        prepared: HashMap::new(),
+        built: HashMap::new(),
+        waiting_body: Vec::new(),
+        checking: HashSet::new(),
+        to_propose: None,
+        building: false,
+        pending_commit: None,
+        fetching: false,
+        last_final: Instant::now(),
+        events,
+    };
+    d.start_height()?;
+    let mut stall = tokio::time::interval(STALL_CHECK);
+    loop {
+        let propose_at = d.propose_deadline();
+        tokio::select! {
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() { break; }
+            }
+            msg = inbound.recv() => {
+                let Some((peer, request)) = msg else { break };
+                d.on_peer(peer, request).await?;
+            }
+            Some(ev) = event_rx.recv() => d.on_event(ev).await?,
+            _ = d.node.wake.notified(), if d.to_propose.is_some() => {}
+            _ = tokio::time::sleep_until(propose_at), if d.to_propose.is_some() => {}
+            _ = stall.tick() => {
+                if d.last_final.elapsed() >= STALL_CHECK {
+                    d.fetch();
+                }
+            }
+        }
+        if d.pending_commit.is_some() {
+            d.try_pending_commit().await?;
+        }
+        d.maybe_build();
+    }
+    Ok(())
+}
+
+impl Driver {
+    fn start_height(&mut self) -> anyhow::Result<()> {
+        let head = self.node.ledger.head();
+        self.height = head.height + 1;
+        let validators = self.node.ledger.next_validator_set()?;
+        let h = self.height;
+        self.bodies.retain(|_, b| b.header.height >= h);
+        self.prepared.clear();
+        self.waiting_body.clear();
+        self.checking.clear();
+        self.to_propose = None;
+        self.building = false;
+        self.pending_commit = None;
+        self.last_final = Instant::now();
+        let outs = self.core.handle(Input::StartHeight {
+            height: self.height,
+            validators,
+        });
+        self.outputs(None, outs)
+    }
+
+    fn propose_deadline(&self) -> tokio::time::Instant {
+        let block = &self.node.block;
+        let wait = if lock(&self.node.mempool).is_empty() {
+            // An idle proposer waits for transactions, but proposes (an empty block) well
+            // before the others' propose timeout would give up on it.
+            let patience = Duration::from_millis(self.settings.config.timeouts.propose_base_ms / 2);
+            block.heartbeat.min(patience)
+        } else {
+            block.min_interval
+        };
+        tokio::time::Instant::from_std(self.last_final + wait)
+    }
+
+    fn maybe_build(&mut self) {
+        let Some((height, round)) = self.to_propose else {
+            return;
+        };
+        if self.building || tokio::time::Instant::now() < self.propose_deadline() {
+            return;
+        }
+        self.to_propose = None;
+        self.building = true;
+        let node = self.node.clone();
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let result = tokio::task::spawn_blocking(move || node.build_proposal())
+                .await
+                .map_err(anyhow::Error::from)
+                .and_then(|r| r);
+            let _ = events
+                .send(Event::Built {
+                    height,
+                    round,
+                    result,
+                })
+                .await;
+        });
+    }
+
+    fn fetch(&mut self) {
+        if self.fetching {
+            return;
+        }
+        self.fetching = true;
+        let net = self.net.clone();
+        let events = self.events.clone();
+        let height = self.node.ledger.head().height;
+        tokio::spawn(async move {
+            let got = fetch_next(&net, net.connected(), height).await;
+            let _ = events.send(Event::Fetched(got)).await;
+        });
+    }
+
+    async fn on_peer(&mut self, peer: PeerId, request: Request) -> anyhow::Result<()> {
+        match request {
+            Request::Consensus(m) => {
+                if m.height() > self.height {
+                    self.fetch();
+                }
+                let input = match m {
+                    Message::Proposal(p) => Input::Proposal(p),
+                    Message::Vote(v) => Input::Vote(v),
+                };
+                let outs = self.core.handle(input);
+                self.outputs(Some(peer), outs)?;
+            }
+            Request::Block(b) => {
+                let h = b.header.height;
+                if (h == self.height || h == self.height + 1) && self.bodies.len() < MAX_BODIES {
+                    let hash = b.hash();
+                    self.bodies.entry(hash).or_insert(b);
+                    self.body_arrived(hash).await?;
+                }
+            }
+            Request::Decided(c) if c.block.header.height == self.height => {
+                self.apply_fetched(Some(peer), vec![*c]).await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn body_arrived(&mut self, hash: Hash) -> anyhow::Result<()> {
+        if let Some((h, block, _)) = &self.pending_commit {
+            if *block == hash && *h == self.height {
+                return self.try_pending_commit().await;
+            }
+        }
+        let ready: Vec<_> = self
+            .waiting_body
+            .iter()
+            .filter(|w| w.2 == hash)
+            .copied()
+            .collect();
+        self.waiting_body.retain(|w| w.2 != hash);
+        for (h, r, b) in ready {
+            self.check(h, r, b);
+        }
+        Ok(())
+    }
+
+    fn check(&mut self, height: u64, round: u32, hash: Hash) {
+        if self.prepared.contains_key(&hash) {
+            let outs = self.core.handle(Input::BlockChecked {
+                height,
+                round,
+                block: hash,
+                valid: true,
+            });
+            if let Err(e) = self.outputs(None, outs) {
+                tracing::error!(error = %e, "consensus output failed");
+            }
+            return;
+        }
+        let Some(block) = self.bodies.get(&hash).cloned() else {
+            self.waiting_body.push((height, round, hash));
+            return;
+        };
+        if !self.checking.insert(hash) {
+            return;
+        }
+        let node = self.node.clone();
+        let events = self.events.clone();
+        let drift = self.settings.max_clock_drift_ms;
+        tokio::spawn(async move {
+            let result = tokio::task::spawn_blocking(move || node.check_proposed(block, drift))
+                .await
+                .unwrap_or_else(|e| Err(format!("check task failed: {e}")));
+            let _ = events
+                .send(Event::Checked {
+                    height,
+                    round,
+                    hash,
+                    result,
+                })
+                .await;
+        });
+    }
+
+    async fn on_event(&mut self, ev: Event) -> anyhow::Result<()> {
+        match ev {
+            Event::Timeout {
+                height,
+                round,
+                step,
+            } => {
+                let outs = self.core.handle(Input::TimeoutFired {
+                    height,
+                    round,
+                    step,
+                });
+                self.outputs(None, outs)?;
+            }
+            Event::Checked {
+                height,
+                round,
+                hash,
+                result,
+            } => {
+                self.checking.remove(&hash);
+                if height != self.height {
+                    return Ok(());
+                }
+                let valid = match result {
+                    Ok(p) => {
+                        self.prepared.insert(hash, *p);
+                        true
+                    }
+                    Err(e) => {
+                        tracing::warn!(height, round, block = %hash, error = %e, "proposed block refused");
+                        false
+                    }
+                };
+                let outs = self.core.handle(Input::BlockChecked {
+                    height,
+                    round,
+                    block: hash,
+                    valid,
+                });
+                self.outputs(None, outs)?;
+            }
+            Event::Built {
+                height,
+                round,
+                result,
+            } => {
+                self.building = false;
+                let (prepared, batch) = match result {
+                    Ok(x) => x,
+                    Err(e) => return Err(e.context("building a block failed")),
+                };
+                let hash = prepared.block.hash();
+                if height != self.height {
+                    self.node.return_to_mempool(batch, &HashSet::new());
+                    return Ok(());
+                }
+                self.bodies.insert(hash, prepared.block.clone());
+                self.prepared.insert(hash, *prepared);
+                self.built.insert(hash, batch);
+                let outs = self.core.handle(Input::BlockBuilt {
+                    height,
+                    round,
+                    block: hash,
+                });
+                self.outputs(None, outs)?;
+            }
+            Event::Fetched(got) => {
+                self.fetching = false;
+                if let Some((peer, blocks)) = got {
+                    let more = blocks.len() as u32 == crate::net::wire::MAX_SYNC_BLOCKS;
+                    let applied = self.apply_fetched(Some(peer), blocks).await?;
+                    if more && applied > 0 {
+                        self.fetch();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies final blocks from peers; restarts the core if the head moved.
+    async fn apply_fetched(
+        &mut self,
+        peer: Option<PeerId>,
+        blocks: Vec<Certified>,
+    ) -> anyhow::Result<usize> {
+        let node = self.node.clone();
+        let applied =
+            tokio::task::spawn_blocking(move || node.apply_certified(peer, blocks)).await?;
+        if applied > 0 {
+            tracing::info!(
+                applied,
+                head = self.node.ledger.head().height,
+                "caught up from a peer"
+            );
+            self.settle_built(&HashSet::new());
+            self.start_height()?;
+        }
+        Ok(applied)
+    }
+
+    /// Returns our losing proposals' transactions to the mempool, except `included`.
+    fn settle_built(&mut self, included: &HashSet<TxId>) {
+        for (_, batch) in self.built.drain() {
+            self.node.return_to_mempool(batch, included);
+        }
+    }
+
+    async fn try_pending_commit(&mut self) -> anyhow::Result<()> {
+        let Some((height, hash, cert)) = self.pending_commit.take() else {
+            return Ok(());
+        };
+        if height != self.height {
+            return Ok(());
+        }
+        if let Some(prepared) = self.prepared.remove(&hash) {
+            return self.commit(prepared, cert).await;
+        }
+        if self.checking.contains(&hash) {
+            // Our own check is under way: its result commits it.
+            self.pending_commit = Some((height, hash, cert));
+            return Ok(());
+        }
+        if let Some(block) = self.bodies.get(&hash).cloned() {
+            // Final without our own check finished: verify the certificate and execute.
+            let applied = self
+                .apply_fetched(None, vec![Certified { block, cert }])
+                .await?;
+            if applied == 0 {
+                anyhow::bail!("block {hash} at height {height} is final but does not apply here");
+            }
+            return Ok(());
+        }
+        self.pending_commit = Some((height, hash, cert));
+        self.fetch();
+        Ok(())
+    }
+
+    async fn commit(
+        &mut self,
+        prepared: PreparedBlock,
+        cert: CommitCertificate,
+    ) -> anyhow::Result<()> {
+        let hash = prepared.block.hash();
+        let block_for_replicas = prepared.block.clone();
+        let node = self.node.clone();
+        let c = cert.clone();
+        let receipts =
+            tokio::task::spawn_blocking(move || node.apply_final(prepared, &c)).await??;
+        let included: HashSet<TxId> = receipts.iter().map(|r| r.tx).collect();
+        if let Some(mine) = self.built.remove(&hash) {
+            self.node.report_proposed(&mine);
+        }
+        self.settle_built(&included);
+        let validators = self.node.validator_peers();
+        let others: Vec<PeerId> = self
+            .net
+            .connected()
+            .into_iter()
+            .filter(|p| !validators.contains(p))
+            .collect();
+        if !others.is_empty() {
+            self.net.send(
+                others,
+                Request::Decided(Box::new(Certified {
+                    block: block_for_replicas,
+                    cert,
+                })),
+            );
+        }
+        self.start_height()
+    }
+
+    fn outputs(&mut self, from: Option<PeerId>, outs: Vec<Output>) -> anyhow::Result<()> {
+        let mut queue = std::collections::VecDeque::from(outs);
+        while let Some(o) = queue.pop_front() {
+            match o {
+                Output::Persist(state) => {
+                    persist_signing_state(&self.settings.signing_state_path, &state)
+                        .context("persisting the signing state")?;
+                }
+                Output::Broadcast(m) => {
+                    let peers = self.node.validator_peers();
+                    if let Message::Proposal(p) = &m {
+                        if let Some(body) = self.bodies.get(&p.proposal.block) {
+                            self.net.send(peers.clone(), Request::Block(body.clone()));
+                        }
+                    }
+                    self.net.send(peers, Request::Consensus(m));
+                }
+                Output::ScheduleTimeout {
+                    height,
+                    round,
+                    step,
+                    duration_ms,
+                } => {
+                    let events = self.events.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(duration_ms)).await;
+                        let _ = events
+                            .send(Event::Timeout {
+                                height,
+                                round,
+                                step,
+                            })
+                            .await;
+                    });
+                }
+                Output::CheckBlock {
+                    height,
+                    round,
+                    block,
+                } => self.check(height, round, block),
+                Output::ProposeBlock { height, round } => {
+                    self.to_propose = Some((height, round));
+                }
+                Output::Commit {
+                    height,
+                    block,
+                    certificate,
+                    ..
+                } => {
+                    // Applied by the event loop right after (committing awaits).
+                    self.pending_commit = Some((height, block, certificate));
+                }
+                Output::Evidence(e) => self.node.record_evidence(e),
+                Output::Rejected(r) => {
+                    if let (Some(peer), Rejection::BadSignature(_) | Rejection::UnknownSigner(_)) =
+                        (from, &r)
+                    {
+                        self.net.penalize(peer, r.to_string());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Node {
+    /// Executes a proposed block against the head (the valid(v) of consensus).
+    fn check_proposed(
+        &self,
+        block: Block,
+        max_drift_ms: u64,
+    ) -> Result<Box<PreparedBlock>, String> {
+        let now = wall_ms();
+        let t = block.header.time_ms;
+        if t.abs_diff(now) > max_drift_ms {
+            return Err(format!(
+                "block time {t} is {} ms from this node's clock (bound {max_drift_ms} ms)",
+                t.abs_diff(now)
+            ));
+        }
+        let known = |id: &TxId, tx: &SignedTransaction| self.checked_on_admission(id, tx);
+        self.ledger
+            .prepare_block(block, SignatureCheck::Cached(&known))
+            .map(Box::new)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Builds a block on the head from the mempool (getValue() of consensus).
+    fn build_proposal(&self) -> anyhow::Result<(Box<PreparedBlock>, Vec<Taken>)> {
+        let head = self.ledger.head();
+        let time_ms = wall_ms().max(head.time_ms);
+        let (mut batch, expired) = {
+            let mut pool = lock(&self.mempool);
+            let expired = pool.prune_expired(time_ms);
+            (
+                pool.take_batch(self.block.max_txs, self.block.max_bytes),
+                expired,
+            )
+        };
+        for id in expired {
+            self.metrics.refused("tx_expired");
+            self.finish(
+                &id,
+                Finality::Dropped(ErrorBody {
+                    code: "tx_expired".into(),
+                    message: "the transaction's validity window closed before inclusion".into(),
+                }),
+            );
+        }
+        let started = Instant::now();
+        let checked = |_: &TxId, _: &SignedTransaction| true;
+        loop {
+            let txs = batch.iter().map(|t| t.tx.clone()).collect();
+            match self.ledger.prepare_proposal(
+                txs,
+                time_ms,
+                self.key.public(),
+                SignatureCheck::Cached(&checked),
+            ) {
+                Ok(p) => {
+                    self.metrics
+                        .block_build_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                    return Ok((Box::new(p), batch));
+                }
+                Err(StorageError::Runtime(RuntimeError::InvalidBlockTx { index, error })) => {
+                    let t: Taken = batch.remove(index as usize);
+                    self.metrics.refused(error.code());
+                    self.finish(
+                        &t.id,
+                        Finality::Dropped(ErrorBody {
+                            code: error.code().to_string(),
+                            message: error.to_string(),
+                        }),
+                    );
+                }
+                Err(e) => {
+                    self.return_to_mempool(batch, &HashSet::new());
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+
+    /// Puts a losing proposal's transactions back (those not `included` elsewhere).
+    fn return_to_mempool(&self, batch: Vec<Taken>, included: &HashSet<TxId>) {
+        let mut pool = lock(&self.mempool);
+        for t in batch {
+            if included.contains(&t.id) || self.ledger.tx(&t.id).ok().flatten().is_some() {
+                continue;
+            }
+            let _ = pool.insert(t.id, t.tx, t.bytes, t.admitted);
+        }
+    }
+
+    /// Finality latency for the transactions of our own block that became final.
+    fn report_proposed(&self, batch: &[Taken]) {
+        let now = Instant::now();
+        for t in batch {
+            self.metrics
+                .finality_latency_seconds
+                .observe(now.duration_since(t.admitted).as_secs_f64());
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Applying final blocks, whoever decided them: this node's consensus, a peer's
+//! `Decided` push, or catch-up. Every block from elsewhere is checked against its commit
+//! certificate (signed by more than 2/3 of the set the ledger says certifies that height)
+//! and re-executed: the header's state root must match. Catch-up asks peers for their
+//! head, then for up to [`MAX_SYNC_BLOCKS`] blocks at a time, from the best-placed peer.
+
+use super::{lock, Finality, Node};
+use crate::net::wire::{Certified, Request, Response, MAX_SYNC_BLOCKS, SYNC_RESPONSE_BUDGET};
+use crate::net::Network;
+use couponchain_chain::block::CommitCertificate;
+use couponchain_chain::{encoding, SignedTransaction, TxId};
+use couponchain_runtime::{Receipt, SignatureCheck};
+use couponchain_storage::{Ledger, PreparedBlock};
+use libp2p::PeerId;
+use std::time::Instant;
+
+impl Node {
+    /// The admission cache: exactly these signed bytes passed admission here.
+    pub(super) fn checked_on_admission(&self, id: &TxId, tx: &SignedTransaction) -> bool {
+        lock(&self.mempool).contains_signed(id, tx)
+    }
+
+    /// Commits a final block (durably), then settles its transactions: removed from the
+    /// mempool, waiters told, metrics and the head watch updated.
+    pub(super) fn apply_final(
+        &self,
+        prepared: PreparedBlock,
+        cert: &CommitCertificate,
+    ) -> anyhow::Result<Vec<Receipt>> {
+        let height = prepared.block.header.height;
+        let committing = Instant::now();
+        let receipts = self.ledger.commit(prepared, Some(cert))?;
+        self.metrics
+            .block_commit_seconds
+            .observe(committing.elapsed().as_secs_f64());
+        self.metrics.block_txs.observe(receipts.len() as f64);
+        self.metrics.block_height.set(height as i64);
+        {
+            let mut pool = lock(&self.mempool);
+            pool.remove_all(receipts.iter().map(|r| &r.tx));
+            self.metrics.mempool_txs.set(pool.len() as i64);
+            self.metrics.mempool_bytes.set(pool.bytes() as i64);
+        }
+        for r in &receipts {
+            self.finish(&r.tx, Finality::Final(r.clone()));
+        }
+        self.head.send_replace(height);
+        self.refresh_validator_peers();
+        if receipts.is_empty() {
+            tracing::debug!(height, "empty block final");
+        } else {
+            tracing::info!(height, txs = receipts.len(), "block final");
+        }
+        Ok(receipts)
+    }
+
+    /// Checks and applies blocks fetched or pushed from `peer`, in order, while each is the
+    /// next one. Returns how many were applied; a block that fails its checks stops the run
+    /// (and the peer is charged for it).
+    pub(super) fn apply_certified(&self, peer: Option<PeerId>, blocks: Vec<Certified>) -> usize {
+        let mut applied = 0;
+        for c in blocks {
+            let head = self.ledger.head();
+            if c.block.header.height <= head.height {
+                continue;
+            }
+            if c.block.header.height != head.height + 1 {
+                break;
+            }
+            match self.check_certified(c) {
+                Ok((prepared, cert)) => match self.apply_final(prepared, &cert) {
+                    Ok(_) => applied += 1,
+                    Err(e) => {
+                        tracing::error!(error = %e, "applying a final block failed");
+                        break;
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(peer = ?peer, error = %e, "refused a block from a peer");
+                    if let (Some(p), Some(net)) = (peer, &self.net) {
+                        net.penalize(p, e.to_string());
+                    }
+                    break;
+                }
+            }
+        }
+        applied
+    }
+
+    fn check_certified(&self, c: Certified) -> anyhow::Result<(PreparedBlock, CommitCertificate)> {
+        let set = self.ledger.next_validator_set()?;
+        c.cert
+            .verify(&self.params.chain_id, &c.block.header, &set)
+            .map_err(|e| anyhow::anyhow!("block {}: {e}", c.block.header.height))?;
+        let known = |id: &TxId, tx: &SignedTransaction| self.checked_on_admission(id, tx);
+        let prepared = self
+            .ledger
+            .prepare_block(c.block, SignatureCheck::Cached(&known))?;
+        Ok((prepared, c.cert))
+    }
+}
+
+/// Answers a peer's `Status` or `GetBlocks` from the durable ledger.
+pub fn respond(ledger: &Ledger, request: Request) -> Response {
+    match request {
+        Request::Status => {
+            let head = ledger.head();
+            Response::Status {
+                height: head.height,
+                hash: head.hash,
+            }
+        }
+        Request::GetBlocks { from, max } => {
+            let mut out = Vec::new();
+            let mut bytes = 0usize;
+            let head = ledger.head().height;
+            let mut h = from.max(1);
+            while h <= head
+                && (out.len() as u32) < max.min(MAX_SYNC_BLOCKS)
+                && bytes < SYNC_RESPONSE_BUDGET
+            {
+                let (Ok(Some(block)), Ok(Some(cert))) = (ledger.block(h), ledger.certificate(h))
+                else {
+                    break;
+                };
+                bytes += encoding::encode(&block.txs).len();
+                out.push(Certified { block, cert });
+                h += 1;
+            }
+            Response::Blocks(out)
+        }
+        other => Response::Refused(format!("{} is not a question", other.kind())),
+    }
+}
+
+/// Finds the peer with the highest head and fetches the blocks after ours from it.
+/// Returns the peer and the blocks (empty when no peer is ahead).
+pub async fn fetch_next(
+    net: &Network,
+    peers: Vec<PeerId>,
+    our_height: u64,
+) -> Option<(PeerId, Vec<Certified>)> {
+    let asks = peers.into_iter().map(|p| {
+        let net = net.clone();
+        async move {
+            let r = tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                net.ask(p, Request::Status),
+            )
+            .await;
+            match r {
+                Ok(Ok(Response::Status { height, .. })) => Some((height, p)),
+                _ => None,
+            }
+        }
+    });
+    let best = libp2p::futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .flatten()
+        .max()?;
+    if best.0 <= our_height {
+        return None;
+    }
+    let peer = best.1;
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        net.ask(
+            peer,
+            Request::GetBlocks {
+                from: our_height + 1,
+                max: MAX_SYNC_BLOCKS,
+            },
+        ),
+    )
+    .await
+    {
+        Ok(Ok(Response::Blocks(b))) => Some((peer, b)),
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "catch-up request failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "catch-up request timed out");
+            None
+        }
+    }
+}

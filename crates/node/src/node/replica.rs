@@ -1,0 +1,57 @@
+//! The full replica: a non-voting node that follows the chain. Validators push each block
+//! as it becomes final (`Decided`); a replica that misses some (it was down, or is new)
+//! catches up from whichever peer is furthest ahead. Every block is verified (certificate
+//! and re-execution) before it is applied. Transactions submitted to a replica are
+//! admitted here and forwarded to the validators (see admission).
+
+use super::follow::fetch_next;
+use super::Node;
+use crate::net::wire::Request;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How often a replica asks its peers whether it is behind, when no block arrives.
+const POLL: Duration = Duration::from_millis(500);
+
+pub async fn run_replica(
+    node: Arc<Node>,
+    mut inbound: tokio::sync::mpsc::Receiver<(libp2p::PeerId, Request)>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let Some(net) = node.net.clone() else {
+        anyhow::bail!("a replica needs the peer-to-peer network");
+    };
+    let mut poll = tokio::time::interval(POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() { return Ok(()); }
+            }
+            msg = inbound.recv() => {
+                let Some((peer, request)) = msg else { return Ok(()) };
+                if let Request::Decided(c) = request {
+                    let next = node.ledger.head().height + 1;
+                    if c.block.header.height == next {
+                        let n = node.clone();
+                        tokio::task::spawn_blocking(move || n.apply_certified(Some(peer), vec![*c])).await?;
+                    } else if c.block.header.height > next {
+                        poll.reset_immediately();
+                    }
+                }
+            }
+            _ = poll.tick() => {
+                // Catch up as far as peers are ahead, one batch after another.
+                loop {
+                    let height = node.ledger.head().height;
+                    let Some((peer, blocks)) = fetch_next(&net, net.connected(), height).await else { break };
+                    let n = node.clone();
+                    let applied = tokio::task::spawn_blocking(move || n.apply_certified(Some(peer), blocks)).await?;
+                    if applied == 0 { break; }
+                    if *shutdown.borrow() { return Ok(()); }
+                }
+            }
+        }
+    }
+}
