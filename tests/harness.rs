@@ -3,6 +3,9 @@
 // Test support only: a failure here is a failed test, so it may panic.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod api;
+pub use api::{demo, spec, Api};
+
 use couponchain_chain::tx::{coupon_id, Recipient, TxBody};
 use couponchain_chain::{Hash, SignedTransaction};
 use couponchain_runtime::testkit::{self, Actors, T0};
@@ -166,15 +169,39 @@ impl NodeProcess {
     /// Starts `couponchain dev` on a free port with its state in `data_dir`, and waits
     /// (bounded: 30 s) for the line announcing the RPC URL.
     pub fn dev(data_dir: &std::path::Path, extra: &[&str]) -> NodeProcess {
+        let mut args: Vec<std::ffi::OsString> = vec!["dev".into(), "--data-dir".into()];
+        args.push(data_dir.into());
+        for a in ["--rpc-addr", "127.0.0.1:0", "--log-level", "warn"]
+            .iter()
+            .chain(extra)
+        {
+            args.push(a.into());
+        }
+        NodeProcess::spawn(&args, data_dir, std::process::Stdio::inherit())
+    }
+
+    /// Starts `couponchain run --config FILE`, logging to `log`, and waits (bounded: 60 s)
+    /// for its RPC URL.
+    pub fn run(config: &std::path::Path, log: &std::path::Path) -> NodeProcess {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let args: Vec<std::ffi::OsString> = vec!["run".into(), "--config".into(), config.into()];
+        NodeProcess::spawn(&args, config.parent().unwrap(), file.into())
+    }
+
+    fn spawn(
+        args: &[std::ffi::OsString],
+        data_dir: &std::path::Path,
+        stderr: std::process::Stdio,
+    ) -> NodeProcess {
         use std::io::{BufRead, BufReader};
         let mut child = std::process::Command::new(couponchain_bin())
-            .arg("dev")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--rpc-addr", "127.0.0.1:0", "--log-level", "warn"])
-            .args(extra)
+            .args(args)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("starting couponchain: {e}"));
         let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
@@ -187,8 +214,8 @@ impl NodeProcess {
             }
         });
         let url = rx
-            .recv_timeout(std::time::Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("the node did not announce its RPC URL within 30 s"));
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the node did not announce its RPC URL within 60 s"));
         NodeProcess {
             child,
             url,
@@ -222,5 +249,99 @@ impl Drop for NodeProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `count` consecutive free TCP ports on 127.0.0.1 (free when checked; the tests that use
+/// them bind them moments later).
+pub fn free_ports(count: u16) -> u16 {
+    for _ in 0..100 {
+        let Ok(l) = std::net::TcpListener::bind("127.0.0.1:0") else {
+            continue;
+        };
+        let Ok(addr) = l.local_addr() else { continue };
+        let base = addr.port();
+        drop(l);
+        if base > u16::MAX - count {
+            continue;
+        }
+        if (0..count).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no {count} consecutive free ports");
+}
+
+/// A local network of real processes laid out by `couponchain localnet init`.
+#[derive(Debug)]
+pub struct Localnet {
+    pub dir: tempfile::TempDir,
+    /// (name, RPC URL, config path) per node: validators first, then replicas.
+    pub specs: Vec<(String, String, std::path::PathBuf)>,
+    pub nodes: Vec<Option<NodeProcess>>,
+}
+
+impl Localnet {
+    /// Lays out and starts `validators` validators and `replicas` replicas.
+    pub fn start(validators: u16, replicas: u16) -> Localnet {
+        let dir = tempfile::tempdir().unwrap();
+        let n = validators + replicas;
+        let rpc = free_ports(n);
+        let p2p = free_ports(n);
+        let out = std::process::Command::new(couponchain_bin())
+            .args(["localnet", "init", "--dir"])
+            .arg(dir.path())
+            .args(["--validators", &validators.to_string()])
+            .args(["--replicas", &replicas.to_string()])
+            .args([
+                "--rpc-port",
+                &rpc.to_string(),
+                "--p2p-port",
+                &p2p.to_string(),
+            ])
+            .args(["--heartbeat-ms", "500", "--log-level", "info"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let specs: Vec<(String, String, std::path::PathBuf)> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                let parts: Vec<&str> = l.split_whitespace().collect();
+                (parts[0].to_string(), parts[1].to_string(), parts[2].into())
+            })
+            .collect();
+        let mut net = Localnet {
+            dir,
+            nodes: specs.iter().map(|_| None).collect(),
+            specs,
+        };
+        for i in 0..net.specs.len() {
+            net.start_node(i);
+        }
+        net
+    }
+
+    pub fn url(&self, i: usize) -> &str {
+        &self.specs[i].1
+    }
+
+    pub fn log(&self, i: usize) -> std::path::PathBuf {
+        self.specs[i].2.parent().unwrap().join("node.log")
+    }
+
+    pub fn start_node(&mut self, i: usize) {
+        let p = NodeProcess::run(&self.specs[i].2, &self.log(i));
+        assert_eq!(p.url, self.specs[i].1);
+        self.nodes[i] = Some(p);
+    }
+
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(p) = self.nodes[i].take() {
+            p.kill9();
+        }
     }
 }

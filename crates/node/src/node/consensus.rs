@@ -92,6 +92,10 @@ struct Driver {
     pending_commit: Option<(u64, Hash, CommitCertificate)>,
     fetching: bool,
     last_final: Instant,
+    /// Our own messages of this height's latest round, sent again while the height stalls:
+    /// a validator that was down missed them, and without them a network that lost its
+    /// quorum cannot find a common round again (Algorithm 1 assumes eventual delivery).
+    sent: Vec<Message>,
     events: mpsc::Sender<Event>,
 }
 
@@ -147,6 +151,7 @@ pub async fn run_consensus(
         pending_commit: None,
         fetching: false,
         last_final: Instant::now(),
+        sent: Vec::new(),
         events,
     };
     d.start_height()?;
@@ -167,6 +172,7 @@ pub async fn run_consensus(
             _ = stall.tick() => {
                 if d.last_final.elapsed() >= STALL_CHECK {
                     d.fetch();
+                    d.rebroadcast();
                 }
             }
         }
@@ -192,6 +198,7 @@ impl Driver {
         self.building = false;
         self.pending_commit = None;
         self.last_final = Instant::now();
+        self.sent.clear();
         let outs = self.core.handle(Input::StartHeight {
             height: self.height,
             validators,
@@ -236,6 +243,19 @@ impl Driver {
                 })
                 .await;
         });
+    }
+
+    /// Sends this height's latest-round messages (and a proposal's body) again.
+    fn rebroadcast(&self) {
+        let peers = self.node.validator_peers();
+        for m in &self.sent {
+            if let Message::Proposal(p) = m {
+                if let Some(body) = self.bodies.get(&p.proposal.block) {
+                    self.net.send(peers.clone(), Request::Block(body.clone()));
+                }
+            }
+            self.net.send(peers.clone(), Request::Consensus(m.clone()));
+        }
     }
 
     fn fetch(&mut self) {
@@ -521,6 +541,11 @@ impl Driver {
                         .context("persisting the signing state")?;
                 }
                 Output::Broadcast(m) => {
+                    let round = m.round();
+                    if self.sent.iter().any(|s| s.round() < round) {
+                        self.sent.retain(|s| s.round() >= round);
+                    }
+                    self.sent.push(m.clone());
                     let peers = self.node.validator_peers();
                     if let Message::Proposal(p) = &m {
                         if let Some(body) = self.bodies.get(&p.proposal.block) {

@@ -1,0 +1,383 @@
+//! Multi-process tests of a real network: validators and a full replica from the real
+//! binary, each with its own RocksDB, talking libp2p over 127.0.0.1 — laid out by
+//! `couponchain localnet init` exactly as `scripts/localnet.sh` does. Every wait is
+//! bounded; the two tests run one after the other (they share the machine's two cores).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use couponchain_chain::tx::{campaign_id, coupon_id, Recipient, TxBody};
+use couponchain_chain::{Hash, Keypair};
+use couponchain_tests::{demo, spec, Api, Localnet, NodeProcess};
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+async fn height(api: &Api) -> u64 {
+    let (code, s) = api.get("/v1/status").await;
+    if code != 200 {
+        return 0;
+    }
+    s["head"]["height"].as_u64().unwrap_or(0)
+}
+
+/// Waits (at most `limit`) until `cond` holds for the node's height; returns it.
+async fn wait_height(api: &Api, limit: Duration, what: &str, cond: impl Fn(u64) -> bool) -> u64 {
+    let start = Instant::now();
+    loop {
+        let h = height(api).await;
+        if cond(h) {
+            return h;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{what}: height {h} at {} after {limit:?}",
+            api.url
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn block(api: &Api, h: u64) -> Value {
+    let (code, b) = api.get(&format!("/v1/blocks/{h}")).await;
+    assert_eq!(code, 200, "block {h} at {}: {b}", api.url);
+    b
+}
+
+/// Every node has the same block hash and state root at every height up to the lowest head.
+async fn assert_agree(apis: &[&Api]) -> u64 {
+    let mut common = u64::MAX;
+    for a in apis {
+        common = common.min(height(a).await);
+    }
+    for h in 1..=common {
+        let first = block(apis[0], h).await;
+        for a in &apis[1..] {
+            let b = block(a, h).await;
+            assert_eq!(b["hash"], first["hash"], "block {h} differs at {}", a.url);
+            assert_eq!(
+                b["block"]["header"]["state_root"],
+                first["block"]["header"]["state_root"]
+            );
+        }
+    }
+    common
+}
+
+fn issue_to(holder: &Keypair, n: usize) -> Vec<Recipient> {
+    (0..n)
+        .map(|_| Recipient {
+            owner: holder.public(),
+            bearer: false,
+        })
+        .collect()
+}
+
+/// Signers of a block's certificate plus its proposer.
+fn participants(b: &Value) -> Vec<String> {
+    let mut out = vec![b["block"]["header"]["proposer"]
+        .as_str()
+        .unwrap()
+        .to_string()];
+    for s in b["certificate"]["signatures"].as_array().unwrap() {
+        out.push(s[0].as_str().unwrap().to_string());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_validators_and_a_replica_under_load_survive_a_crash_and_agree() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut net = Localnet::start(4, 1);
+    let mut apis = Vec::new();
+    for i in 0..5 {
+        apis.push(Api::connect(net.url(i)).await);
+    }
+    for a in &apis {
+        wait_height(a, Duration::from_secs(30), "first blocks", |h| h >= 2).await;
+    }
+    let (issuer, site, holder) = (demo("issuer"), demo("site"), demo("holder"));
+
+    // The lifecycle through different nodes, the replica included.
+    let now = apis[0].chain_time().await;
+    let create = apis[1]
+        .tx(
+            &issuer,
+            TxBody::CreateCampaign(spec("L", now - 1, now + 3_600_000)),
+        )
+        .await;
+    let campaign = campaign_id(&create.id());
+    apis[1].applied(&create).await;
+    let issue = apis[2]
+        .tx(
+            &issuer,
+            TxBody::IssueCoupons {
+                campaign,
+                recipients: issue_to(&holder, 3),
+            },
+        )
+        .await;
+    apis[2].applied(&issue).await;
+    let (c0, c1) = (coupon_id(&issue.id(), 0), coupon_id(&issue.id(), 1));
+    // Submitted to the replica: forwarded to the validators, final when it applies it.
+    apis[4]
+        .applied(&apis[4].redeem(&site, &holder, c0, 1, 0).await)
+        .await;
+    apis[3]
+        .refused_final(
+            &apis[3].redeem(&site, &holder, c0, 1, 0).await,
+            "already_spent",
+        )
+        .await;
+
+    // The same coupon redeemed at two validators at the same moment: exactly one wins.
+    let ra = apis[0].redeem(&site, &holder, c1, 1, 0).await;
+    let rb = apis[1].redeem(&site, &holder, c1, 1, 0).await;
+    let ((ca, oa), (cb, ob)) = tokio::join!(apis[0].submit(&ra), apis[1].submit(&rb));
+    assert_eq!((ca, cb), (200, 200), "{oa} {ob}");
+    let applied = [&oa, &ob]
+        .iter()
+        .filter(|o| o["receipt"]["outcome"]["applied"].is_object())
+        .count();
+    assert_eq!(applied, 1, "exactly one redemption wins: {oa} {ob}");
+    for o in [&oa, &ob] {
+        assert_eq!(o["status"], "final", "{o}");
+    }
+    let head = height(&apis[0]).await;
+    for a in &apis {
+        wait_height(a, Duration::from_secs(30), "replicas follow", |h| h >= head).await;
+    }
+    let coupon_path = format!("/v1/coupons/{}", c1.to_hex());
+    let seen = apis[0].get(&coupon_path).await.1;
+    for a in &apis[1..] {
+        assert_eq!(
+            a.get(&coupon_path).await.1["coupon"],
+            seen["coupon"],
+            "{}",
+            a.url
+        );
+    }
+
+    // A node whose key is not registered on the chain is refused at the handshake.
+    let stranger_dir = net.dir.path().join("stranger");
+    std::fs::create_dir_all(&stranger_dir).unwrap();
+    let stranger_key = stranger_dir.join("stranger.key");
+    let status = std::process::Command::new(couponchain_tests::couponchain_bin())
+        .args(["keys", "new", "--seed", "e2e/stranger", "--out"])
+        .arg(&stranger_key)
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let replica_config = std::fs::read_to_string(&net.specs[4].2).unwrap();
+    let rpc_port = couponchain_tests::free_ports(1);
+    let p2p_port = couponchain_tests::free_ports(1);
+    let config: String = replica_config
+        .lines()
+        .map(|l| {
+            if l.starts_with("node_key") {
+                format!("node_key = {:?}", stranger_key.display().to_string())
+            } else if l.starts_with("addr") {
+                format!("addr = \"127.0.0.1:{rpc_port}\"")
+            } else if l.starts_with("listen") {
+                format!("listen = \"/ip4/127.0.0.1/tcp/{p2p_port}\"")
+            } else if l.starts_with("genesis") {
+                format!(
+                    "genesis = {:?}",
+                    net.dir.path().join("genesis.json").display().to_string()
+                )
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let stranger_config = stranger_dir.join("config.toml");
+    std::fs::write(&stranger_config, config).unwrap();
+    let stranger = NodeProcess::run(&stranger_config, &stranger_dir.join("node.log"));
+    let stranger_api = Api::connect(&stranger.url).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        height(&stranger_api).await,
+        0,
+        "an unregistered node must not sync"
+    );
+    let metrics = apis[0]
+        .http
+        .get(format!("{}/metrics", apis[0].url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let denied: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("couponchain_p2p_denied_connections_total"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        denied >= 1.0,
+        "validator 0 refused no connection:\n{metrics}"
+    );
+    stranger.kill9();
+
+    // Steady load while validator 3 is killed and comes back.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        let api = Api::connect(net.url(0)).await;
+        let issuer = issuer.clone();
+        tokio::spawn(async move {
+            let mut sent = 0u32;
+            while !stop.load(Ordering::Relaxed) && sent < 2_000 {
+                let tx = api
+                    .tx(
+                        &issuer,
+                        TxBody::IssueCoupons {
+                            campaign,
+                            recipients: issue_to(&Keypair::from_seed("e2e/load"), 1),
+                        },
+                    )
+                    .await;
+                let _ = api
+                    .http
+                    .post(format!("{}/v1/txs", api.url))
+                    .header("content-type", "application/octet-stream")
+                    .body(tx.encode())
+                    .send()
+                    .await;
+                sent += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    net.kill9(3);
+    let h0 = height(&apis[0]).await;
+    wait_height(
+        &apis[0],
+        Duration::from_secs(60),
+        "finality without validator 3",
+        |h| h >= h0 + 5,
+    )
+    .await;
+    net.start_node(3);
+    let restarted_at = height(&apis[0]).await;
+    wait_height(
+        &apis[3],
+        Duration::from_secs(60),
+        "validator 3 catches up",
+        |h| h >= restarted_at,
+    )
+    .await;
+    // It votes (or proposes) again.
+    let v3 = Keypair::from_seed("couponchain-localnet/validator-3")
+        .public()
+        .to_hex();
+    let start = Instant::now();
+    let mut h = restarted_at;
+    loop {
+        let top = height(&apis[0]).await;
+        let mut found = false;
+        while h <= top {
+            if participants(&block(&apis[0], h).await).contains(&v3) {
+                found = true;
+                break;
+            }
+            h += 1;
+        }
+        if found {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "validator 3 took no part in blocks {restarted_at}..{top} after restarting"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    load.await.unwrap();
+    let top = height(&apis[0]).await;
+    for a in &apis {
+        wait_height(a, Duration::from_secs(30), "all reach the top", |h| {
+            h >= top
+        })
+        .await;
+    }
+    let refs: Vec<&Api> = apis.iter().collect();
+    let checked = assert_agree(&refs).await;
+    assert!(checked >= top);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_two_of_four_validators_halts_finality_until_one_returns() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut net = Localnet::start(4, 0);
+    let mut apis = Vec::new();
+    for i in 0..4 {
+        apis.push(Api::connect(net.url(i)).await);
+    }
+    for a in &apis {
+        wait_height(a, Duration::from_secs(30), "first blocks", |h| h >= 2).await;
+    }
+    net.kill9(2);
+    net.kill9(3);
+    // Let anything decided just before the kill land everywhere.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let h0 = height(&apis[0]).await;
+    let h1 = height(&apis[1]).await;
+    let issuer = demo("issuer");
+    let now = apis[0].chain_time().await;
+    let create = apis[0]
+        .tx(
+            &issuer,
+            TxBody::CreateCampaign(spec("Q", now - 1, now + 3_600_000)),
+        )
+        .await;
+    let r = apis[0]
+        .http
+        .post(format!("{}/v1/txs", apis[0].url))
+        .header("content-type", "application/octet-stream")
+        .body(create.encode())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let out: Value = r.json().await.unwrap();
+    assert_eq!(out["status"], "accepted", "{out}");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        height(&apis[0]).await,
+        h0,
+        "a block became final with 2 of 4 validators"
+    );
+    assert_eq!(height(&apis[1]).await, h1);
+    let id: Hash = create.id();
+    let tx_path = format!("/v1/txs/{}", id.to_hex());
+    assert_ne!(apis[0].get(&tx_path).await.1["status"], "final");
+
+    net.start_node(3);
+    let start = Instant::now();
+    loop {
+        let (_, v) = apis[0].get(&tx_path).await;
+        if v["status"] == "final" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "the transaction did not become final after validator 3 returned: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let top = height(&apis[0]).await;
+    wait_height(
+        &apis[3],
+        Duration::from_secs(30),
+        "validator 3 has it",
+        |h| h >= top,
+    )
+    .await;
+    assert_eq!(apis[3].get(&tx_path).await.1["status"], "final");
+    assert_agree(&[&apis[0], &apis[1], &apis[3]]).await;
+}
