@@ -9,10 +9,10 @@ use couponchain_chain::{Hash, Keypair};
 use couponchain_tests::{demo, spec, Api, Localnet, NodeProcess};
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn height(api: &Api) -> u64 {
     let (code, s) = api.get("/v1/status").await;
@@ -88,7 +88,7 @@ fn participants(b: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_validators_and_a_replica_under_load_survive_a_crash_and_agree() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let mut net = Localnet::start(4, 1);
     let mut apis = Vec::new();
     for i in 0..5 {
@@ -312,7 +312,7 @@ async fn four_validators_and_a_replica_under_load_survive_a_crash_and_agree() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_two_of_four_validators_halts_finality_until_one_returns() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let mut net = Localnet::start(4, 0);
     let mut apis = Vec::new();
     for i in 0..4 {

@@ -24,8 +24,10 @@ pub struct NodeStatus {
     pub head: Head,
     /// True once the node is caught up and (for a validator) producing blocks.
     pub ready: bool,
-    /// "validator" or "replica".
+    /// "sole_validator", "validator" or "replica".
     pub role: String,
+    /// Connected peers (0 for a sole validator without replicas).
+    pub peers: usize,
     pub mempool_txs: usize,
     pub mempool_bytes: usize,
 }
@@ -172,6 +174,12 @@ pub trait NodeApi: Send + Sync + 'static {
 
     /// Follows the height of the last final block.
     fn subscribe_head(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// Equivocations this node has seen (two conflicting messages signed by one
+    /// validator), most recent last, as JSON objects with both signed messages.
+    fn evidence(&self) -> Vec<serde_json::Value> {
+        Vec::new()
+    }
 }
 
 /// Limits that shape the HTTP server; the node fills them from its config.

@@ -138,6 +138,7 @@ fn error_response(description: &str) -> RefOr<utoipa::openapi::response::Respons
         state::get_account,
         state::get_proposal,
         state::get_validators,
+        state::get_evidence,
         chain::latest_block,
         chain::block_at,
         chain::block_by_hash,

@@ -87,6 +87,7 @@ pub fn router<A: NodeApi>(
         .route("/v1/accounts/{key}", get(state::get_account::<A>))
         .route("/v1/proposals/{id}", get(state::get_proposal::<A>))
         .route("/v1/validators", get(state::get_validators::<A>))
+        .route("/v1/evidence", get(state::get_evidence::<A>))
         .route("/v1/blocks/latest", get(chain::latest_block::<A>))
         .route("/v1/blocks/{height}", get(chain::block_at::<A>))
         .route("/v1/blocks/by-hash/{hash}", get(chain::block_by_hash::<A>))

@@ -4,6 +4,7 @@
 use super::{Finality, Node};
 use couponchain_chain::block::ValidatorSet;
 use couponchain_chain::{Hash, Header, PublicKey, SignedTransaction, TxId};
+use couponchain_consensus::Equivocation;
 use couponchain_rpc::{
     BlockView, ErrorBody, NodeApi, NodeStatus, ProofView, RpcError, SubmitOutcome, SubmitStatus,
 };
@@ -31,6 +32,29 @@ impl NodeHandle {
 }
 
 impl NodeApi for NodeHandle {
+    fn evidence(&self) -> Vec<serde_json::Value> {
+        super::lock(&self.0.evidence)
+            .iter()
+            .map(|e| {
+                let (kind, height, round) = match e {
+                    Equivocation::Vote { first, .. } => {
+                        ("vote", first.vote.height, first.vote.round)
+                    }
+                    Equivocation::Proposal { first, .. } => {
+                        ("proposal", first.proposal.height, first.proposal.round)
+                    }
+                };
+                serde_json::json!({
+                    "offender": e.offender(),
+                    "kind": kind,
+                    "height": height,
+                    "round": round,
+                    "messages": e,
+                })
+            })
+            .collect()
+    }
+
     fn status(&self) -> NodeStatus {
         let (txs, bytes) = {
             let pool = super::lock(&self.0.mempool);
@@ -42,6 +66,12 @@ impl NodeApi for NodeHandle {
             head: self.0.ledger.head(),
             ready: self.0.ready.load(Ordering::Acquire),
             role: self.0.role().name().replace(' ', "_"),
+            peers: self
+                .0
+                .net
+                .as_ref()
+                .map(|n| n.connected().len())
+                .unwrap_or(0),
             mempool_txs: txs,
             mempool_bytes: bytes,
         }

@@ -204,6 +204,22 @@ pub(crate) async fn get_proposal<A: NodeApi>(
         .ok_or_else(|| RpcError::not_found(format!("proposal {id}")))
 }
 
+/// Equivocation evidence: pairs of conflicting messages signed by one validator, each
+/// checkable against the validator's key.
+#[utoipa::path(
+    get,
+    path = "/v1/evidence",
+    tag = "governance",
+    responses(
+        (status = 200, description = "A list of `{offender, kind, first, second}` objects", body = Vec<Object>),
+    )
+)]
+pub(crate) async fn get_evidence<A: NodeApi>(
+    State(st): State<AppState<A>>,
+) -> Result<Json<Vec<serde_json::Value>>, RpcError> {
+    Ok(Json(blocking(&st.api, |a| Ok(a.evidence())).await?))
+}
+
 /// The current validator set.
 #[utoipa::path(
     get,

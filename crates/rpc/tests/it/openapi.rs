@@ -17,6 +17,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/accounts/{key}"),
     ("get", "/v1/proposals/{id}"),
     ("get", "/v1/validators"),
+    ("get", "/v1/evidence"),
     ("get", "/v1/blocks/latest"),
     ("get", "/v1/blocks/{height}"),
     ("get", "/v1/blocks/by-hash/{hash}"),
@@ -101,6 +102,7 @@ fn precise_shapes() {
             "head",
             "mempool_bytes",
             "mempool_txs",
+            "peers",
             "ready",
             "role",
             "version"
