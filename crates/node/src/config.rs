@@ -485,6 +485,24 @@ mod tests {
     }
 
     #[test]
+    fn the_commented_templates_are_valid() {
+        for (name, text) in [
+            ("node.toml", include_str!("../../../config/node.toml")),
+            ("dev.toml", include_str!("../../../config/dev.toml")),
+        ] {
+            if let Err(e) = parse(text, &[]) {
+                panic!("config/{name}: {e}");
+            }
+        }
+        let mut text = include_str!("../../../config/node.toml").to_string();
+        text = text.replace("# listen = ", "listen = ");
+        let c = parse(&text, &[]).unwrap();
+        assert_eq!(c.p2p_listen.unwrap().to_string(), "/ip4/0.0.0.0/tcp/26656");
+        assert_eq!(c.timeouts.propose_base_ms, 3000);
+        assert_eq!(c.max_clock_drift_ms, 5000);
+    }
+
+    #[test]
     fn errors_name_the_field() {
         /// (config text, environment, the field the error must name)
         type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
@@ -500,6 +518,11 @@ mod tests {
             ("data_dir = \"d\"\ngenesis = \"g\"\nbogus = 1", &[], "bogus"),
             ("data_dir = \"d\"\ngenesis = \"g\"", &[("COUPONCHAIN__BLOCK__MAX_TXS", "-3")], "max_txs"),
             ("data_dir = [", &[], "node.toml"),
+            ("data_dir = \"d\"\ngenesis = \"g\"\n[p2p]\nlisten = \"tcp:1\"", &[], "p2p.listen"),
+            ("data_dir = \"d\"\ngenesis = \"g\"\n[p2p]\nlisten = \"/ip4/127.0.0.1/tcp/1\"\npeers = [\"/ip4/127.0.0.1/tcp/2\"]", &[], "p2p.peers"),
+            ("data_dir = \"d\"\ngenesis = \"g\"\n[p2p]\npeers = [\"/ip4/127.0.0.1/tcp/2/p2p/12D3KooWRqheLQmwPq8XQkCyN6EGtTQKCZsGN2bEjS68JnorPcEx\"]", &[], "p2p.listen"),
+            ("data_dir = \"d\"\ngenesis = \"g\"\n[consensus]\ntimeout_propose_ms = 0", &[], "consensus.timeout_propose_ms"),
+            ("data_dir = \"d\"\ngenesis = \"g\"\n[consensus]\ntimeout_pre = 1", &[], "timeout_pre"),
         ];
         for (text, env, field) in cases {
             let err = parse(text, env).unwrap_err().to_string();
