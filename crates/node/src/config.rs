@@ -379,6 +379,18 @@ impl UserConfig {
             ));
         }
         let max_clock_drift_ms = c.max_clock_drift_ms.unwrap_or(defaults::MAX_CLOCK_DRIFT_MS);
+        let block_max_bytes = positive(
+            "block.max_bytes",
+            self.block.max_bytes.unwrap_or(defaults::BLOCK_MAX_BYTES),
+        )?;
+        // A proposed block travels in one peer-to-peer frame, with room for its framing.
+        let frame = crate::net::wire::MAX_REQUEST_BYTES - (1 << 20);
+        if block_max_bytes > frame {
+            return Err(invalid(
+                "block.max_bytes",
+                format!("{block_max_bytes} is more than a peer-to-peer frame allows ({frame})"),
+            ));
+        }
         Ok(Config {
             p2p_listen,
             p2p_peers,
@@ -408,10 +420,7 @@ impl UserConfig {
             block_min_interval: Duration::from_millis(min_interval_ms),
             block_heartbeat: Duration::from_millis(heartbeat_ms),
             block_max_txs,
-            block_max_bytes: positive(
-                "block.max_bytes",
-                self.block.max_bytes.unwrap_or(defaults::BLOCK_MAX_BYTES),
-            )?,
+            block_max_bytes,
             storage_block_cache_bytes: self
                 .storage
                 .block_cache_mb

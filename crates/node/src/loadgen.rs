@@ -54,6 +54,10 @@ pub struct LoadgenArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// At most this many transactions are prepared (default: rate × duration, or 40,000/s ×
+    /// duration at full speed); the run ends early if they run out.
+    #[arg(long)]
+    pub max_txs: Option<usize>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -177,6 +181,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         // Enough for 40,000 tx/s over the run.
         (40_000 * args.duration_s) as usize
     };
+    let wanted = args.max_txs.map_or(wanted, |m| wanted.min(m));
 
     eprintln!("loadgen: setting up a campaign on {chain} ...");
     let spec = CampaignSpec {

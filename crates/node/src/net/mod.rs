@@ -31,6 +31,9 @@ use wire::{Codec, Request, Response};
 pub const MAX_IN_FLIGHT_PER_PEER: usize = 1024;
 /// Invalid messages from one peer before it is disconnected.
 pub const MAX_PENALTIES: u32 = 20;
+/// Concurrent inbound requests per connection: with frames of up to
+/// [`wire::MAX_REQUEST_BYTES`], this bounds what one peer can make us buffer.
+pub const MAX_INBOUND_STREAMS: usize = 32;
 const COMMAND_QUEUE: usize = 16_384;
 const CONSENSUS_QUEUE: usize = 16_384;
 const TX_QUEUE: usize = 1_024;
@@ -229,7 +232,7 @@ pub fn spawn(
     let local = identity.public().to_peer_id();
     let rr_config = request_response::Config::default()
         .with_request_timeout(Duration::from_secs(30))
-        .with_max_concurrent_streams(256);
+        .with_max_concurrent_streams(MAX_INBOUND_STREAMS);
     let gate = Gate::new(config.allow.clone());
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
         .with_tokio()

@@ -17,8 +17,9 @@ use std::io;
 
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/couponchain/1");
 
-/// A request frame: a block of 10,000 redemptions is ~3.5 MiB.
-pub const MAX_REQUEST_BYTES: usize = 32 << 20;
+/// A request frame: a block of 10,000 redemptions is ~3.5 MiB; `block.max_bytes` is at most
+/// 16 MiB by default.
+pub const MAX_REQUEST_BYTES: usize = 24 << 20;
 /// A response frame: at most [`MAX_SYNC_BLOCKS`] blocks, cut short at ~32 MiB by the sender.
 pub const MAX_RESPONSE_BYTES: usize = 96 << 20;
 /// Blocks per catch-up answer.

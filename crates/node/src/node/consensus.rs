@@ -39,6 +39,9 @@ use tokio::sync::{mpsc, watch};
 /// Block bodies kept for the current and the next height (a Byzantine proposer could send
 /// many; honest ones send one per round).
 const MAX_BODIES: usize = 64;
+/// Bodies accepted from one validator per height: its proposals for a few rounds. Bodies
+/// from any other peer are ignored, so no one can crowd out the proposer's.
+const MAX_BODIES_PER_PEER: usize = 8;
 /// If no block becomes final for this long, ask peers whether we fell behind.
 const STALL_CHECK: Duration = Duration::from_secs(2);
 
@@ -79,6 +82,7 @@ struct Driver {
     /// The height being decided.
     height: u64,
     bodies: HashMap<Hash, Block>,
+    bodies_from: HashMap<PeerId, usize>,
     prepared: HashMap<Hash, PreparedBlock>,
     /// Our own proposals' transactions, by block, to return to the mempool if they lose.
     built: HashMap<Hash, Vec<Taken>>,
@@ -142,6 +146,7 @@ pub async fn run_consensus(
         settings,
         height: 0,
         bodies: HashMap::new(),
+        bodies_from: HashMap::new(),
         prepared: HashMap::new(),
         built: HashMap::new(),
         waiting_body: Vec::new(),
@@ -191,6 +196,7 @@ impl Driver {
         let validators = self.node.ledger.next_validator_set()?;
         let h = self.height;
         self.bodies.retain(|_, b| b.header.height >= h);
+        self.bodies_from.clear();
         self.prepared.clear();
         self.waiting_body.clear();
         self.checking.clear();
@@ -287,7 +293,14 @@ impl Driver {
             }
             Request::Block(b) => {
                 let h = b.header.height;
-                if (h == self.height || h == self.height + 1) && self.bodies.len() < MAX_BODIES {
+                let from_validator = self.node.validator_peers().contains(&peer);
+                let count = self.bodies_from.entry(peer).or_default();
+                *count += 1;
+                if from_validator
+                    && *count <= MAX_BODIES_PER_PEER
+                    && (h == self.height || h == self.height + 1)
+                    && self.bodies.len() < MAX_BODIES
+                {
                     let hash = b.hash();
                     self.bodies.entry(hash).or_insert(b);
                     self.body_arrived(hash).await?;
