@@ -189,6 +189,14 @@ impl Network {
             return;
         }
         let kind = request.kind();
+        let request = if to.len() > 1 {
+            Request::Encoded(wire::Preencoded {
+                kind,
+                bytes: Arc::new(couponchain_chain::encoding::encode(&request)),
+            })
+        } else {
+            request
+        };
         if self
             .commands
             .try_send(Command::Send { to, request })

@@ -14,6 +14,7 @@ use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
 use serde::{Deserialize, Serialize};
 use std::io;
+use std::sync::Arc;
 
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/couponchain/1");
 
@@ -48,6 +49,17 @@ pub enum Request {
     Status,
     /// Final blocks `from..` (at most `max`, and at most [`MAX_SYNC_BLOCKS`]).
     GetBlocks { from: u64, max: u32 },
+    /// Any of the above, already encoded: a message for several peers is encoded once, by
+    /// the sender's thread, not once per peer by the network task. Never decoded.
+    #[serde(skip)]
+    Encoded(Preencoded),
+}
+
+/// The canonical encoding of a [`Request`], made once for several recipients.
+#[derive(Clone, Debug)]
+pub struct Preencoded {
+    pub kind: &'static str,
+    pub bytes: Arc<Vec<u8>>,
 }
 
 impl Request {
@@ -59,6 +71,7 @@ impl Request {
             Request::Decided(_) => "decided",
             Request::Status => "status",
             Request::GetBlocks { .. } => "get_blocks",
+            Request::Encoded(p) => p.kind,
         }
     }
 }
@@ -136,7 +149,10 @@ impl libp2p::request_response::Codec for Codec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &encoding::encode(&req)).await
+        match req {
+            Request::Encoded(p) => write_frame(io, &p.bytes).await,
+            other => write_frame(io, &encoding::encode(&other)).await,
+        }
     }
 
     async fn write_response<T>(
@@ -149,5 +165,43 @@ impl libp2p::request_response::Codec for Codec {
         T: AsyncWrite + Unpin + Send,
     {
         write_frame(io, &encoding::encode(&res)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libp2p::futures::executor::block_on;
+    use libp2p::request_response::Codec as _;
+
+    #[test]
+    fn frames_round_trip_and_encoded_requests_match_their_source() {
+        let req = Request::GetBlocks { from: 7, max: 3 };
+        let mut direct = Vec::new();
+        block_on(Codec.write_request(&PROTOCOL, &mut direct, req.clone())).unwrap();
+        let mut pre = Vec::new();
+        let encoded = Request::Encoded(Preencoded {
+            kind: req.kind(),
+            bytes: Arc::new(encoding::encode(&req)),
+        });
+        block_on(Codec.write_request(&PROTOCOL, &mut pre, encoded)).unwrap();
+        assert_eq!(direct, pre);
+        let back = block_on(Codec.read_request(&PROTOCOL, &mut &direct[..])).unwrap();
+        assert!(matches!(back, Request::GetBlocks { from: 7, max: 3 }));
+    }
+
+    #[test]
+    fn oversized_and_garbage_frames_are_refused() {
+        let mut huge = ((MAX_REQUEST_BYTES + 1) as u32).to_le_bytes().to_vec();
+        huge.extend_from_slice(&[0; 16]);
+        let e = block_on(Codec.read_request(&PROTOCOL, &mut &huge[..])).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        let mut junk = 4u32.to_le_bytes().to_vec();
+        junk.extend_from_slice(&[0xff; 4]);
+        let e = block_on(Codec.read_request(&PROTOCOL, &mut &junk[..])).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        // A truncated frame is an I/O error, not a panic.
+        let short = 100u32.to_le_bytes();
+        assert!(block_on(Codec.read_request(&PROTOCOL, &mut &short[..])).is_err());
     }
 }
