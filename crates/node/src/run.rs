@@ -54,6 +54,7 @@ pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow:
     let opts = LedgerOptions {
         block_cache_bytes: config.storage_block_cache_bytes,
         tree_cache_bytes: config.storage_tree_cache_bytes,
+        write_buffer_bytes: config.storage_write_buffer_bytes,
         sync_writes: config.storage_sync_writes,
     };
     let ledger = Arc::new(

@@ -95,7 +95,7 @@ pub const ALL: [Table; 10] = [
 ];
 
 /// Column family descriptors sharing one block cache.
-pub fn descriptors(cache: &Cache) -> Vec<ColumnFamilyDescriptor> {
+pub fn descriptors(cache: &Cache, write_buffer_bytes: usize) -> Vec<ColumnFamilyDescriptor> {
     ALL.iter()
         .map(|t| {
             let mut bb = BlockBasedOptions::default();
@@ -111,7 +111,7 @@ pub fn descriptors(cache: &Cache) -> Vec<ColumnFamilyDescriptor> {
             // A 10,000-transaction block writes ~10 MB; larger memtables mean fewer level-0
             // files and less compaction competing with block execution for the two cores.
             // (The database-wide cap in `Ledger::open` bounds the sum.)
-            o.set_write_buffer_size(128 << 20);
+            o.set_write_buffer_size(write_buffer_bytes.max(4 << 20));
             o.set_max_write_buffer_number(3);
             if memtable_bloom {
                 // Most point lookups miss (replay checks, "already final?"): a bloom filter

@@ -25,6 +25,8 @@ pub struct LedgerOptions {
     /// Memory for committed state-tree chunks (compact encoding, ~300 bytes each on average;
     /// a tree of a million keys has ~360,000 chunks).
     pub tree_cache_bytes: usize,
+    /// All memtables together, at most (each column family's is at most half of it).
+    pub write_buffer_bytes: usize,
     /// fsync the write-ahead log on every commit, so a committed block survives power loss
     /// and not only a process crash.
     pub sync_writes: bool,
@@ -35,6 +37,7 @@ impl Default for LedgerOptions {
         LedgerOptions {
             block_cache_bytes: 256 << 20,
             tree_cache_bytes: 256 << 20,
+            write_buffer_bytes: 256 << 20,
             sync_writes: true,
         }
     }
@@ -115,8 +118,12 @@ impl Ledger {
         db_opts.create_missing_column_families(true);
         db_opts.set_max_open_files(512);
         // All column families' memtables together stay under this, whatever each may grow to.
-        db_opts.set_db_write_buffer_size(256 << 20);
-        let db = DB::open_cf_descriptors(&db_opts, path, tables::descriptors(&cache))?;
+        db_opts.set_db_write_buffer_size(opts.write_buffer_bytes);
+        let db = DB::open_cf_descriptors(
+            &db_opts,
+            path,
+            tables::descriptors(&cache, opts.write_buffer_bytes / 2),
+        )?;
         let mut ledger = Ledger {
             db,
             head: RwLock::new(Head {
