@@ -74,6 +74,7 @@ impl HeightState {
         } else {
             (0, None, None)
         };
+        let one_honest = validators.len().saturating_sub(1) / 3 + 1;
         HeightState {
             height,
             validators,
@@ -82,7 +83,7 @@ impl HeightState {
             locked,
             valid,
             decided: None,
-            log: HeightLog::default(),
+            log: HeightLog::new(one_honest),
             validity: BTreeMap::new(),
             check_requested: BTreeSet::new(),
             flags: RoundFlags::default(),

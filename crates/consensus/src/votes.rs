@@ -31,7 +31,21 @@ pub(crate) enum Added {
 /// could never fire); the simulation found exactly that. Safety is unchanged: two 2f+1
 /// sets for different values still share f+1 validators, so one honest double voter. The
 /// bound keeps a flooding equivocator from growing the log without limit.
+///
+/// The bound alone does not stop the hiding: an equivocator that sends some validators four
+/// other values first still gets its vote for the polka's value dropped there, and with
+/// n = 3f + 1 that validator then refuses the locked value for good (the simulation found
+/// it too: `sim_one_equivocating_validator`, seeds 529 and 4782 when found). So a vote
+/// beyond the bound is kept aside (up to [`MAX_PARKED_PER_VOTER`]) and counts once f + 1
+/// validators voted for its value in that round and kind (see [`Tally::add`]).
 pub(crate) const MAX_VALUES_PER_VOTER: usize = 4;
+
+/// How many votes beyond [`MAX_VALUES_PER_VOTER`] one validator may have kept aside per
+/// round and kind, waiting for their value to be voted for by f + 1 validators. An
+/// equivocator that sends more values than both bounds before its vote for a polka's value
+/// can still hide it; only certificates (a proposal carrying its polka's prevotes) close
+/// that for good.
+pub(crate) const MAX_PARKED_PER_VOTER: usize = 4;
 
 /// The votes of one kind in one round.
 #[derive(Debug, Default)]
@@ -43,12 +57,16 @@ pub(crate) struct Tally {
     values_per_voter: BTreeMap<PublicKey, usize>,
     counts: BTreeMap<Option<Hash>, usize>,
     reported: BTreeSet<PublicKey>,
+    /// Votes beyond the bound, by (value, validator), until their value is widely voted for.
+    parked: BTreeMap<(Option<Hash>, PublicKey), SignedVote>,
+    parked_per_voter: BTreeMap<PublicKey, usize>,
 }
 
 impl Tally {
-    fn add(&mut self, vote: SignedVote) -> Added {
+    /// Adds a vote; `one_honest` is f + 1.
+    fn add(&mut self, vote: SignedVote, one_honest: usize) -> Added {
         let key = (vote.vote.block, vote.signer);
-        if self.by_value.contains_key(&key) {
+        if self.by_value.contains_key(&key) || self.parked.contains_key(&key) {
             return Added::Duplicate;
         }
         let signer = vote.signer;
@@ -62,16 +80,51 @@ impl Tally {
                 second: vote.clone(),
             }),
         };
-        let n = self.values_per_voter.entry(signer).or_insert(0);
-        if *n < MAX_VALUES_PER_VOTER {
-            *n += 1;
-            *self.counts.entry(key.0).or_insert(0) += 1;
-            self.by_value.insert(key, vote);
+        // Lines 28, 36, 44 and 49 of Algorithm 1 count 2f+1 ⟨PREVOTE|PRECOMMIT, h, r, id(v)⟩
+        // among *all* messages received. A value f + 1 validators voted for has a correct
+        // voter, so it can reach 2f+1 with this vote at another correct validator: beyond
+        // the bound, the vote still counts for it, at once or when its value gets there.
+        // At most n / (f + 1) values per round and kind are that widely voted for, so the
+        // log stays bounded.
+        let n = self.values_per_voter.get(&signer).copied().unwrap_or(0);
+        if n < MAX_VALUES_PER_VOTER || self.count(key.0) >= one_honest {
+            self.count_vote(key, vote);
+            self.unpark(key.0, one_honest);
+        } else {
+            let parked = self.parked_per_voter.entry(signer).or_insert(0);
+            if *parked < MAX_PARKED_PER_VOTER {
+                *parked += 1;
+                self.parked.insert(key, vote);
+            }
         }
         match evidence {
             None => Added::New,
             Some(e) if self.reported.insert(signer) => Added::Equivocation(Some(Box::new(e))),
             Some(_) => Added::Equivocation(None),
+        }
+    }
+
+    fn count_vote(&mut self, key: (Option<Hash>, PublicKey), vote: SignedVote) {
+        *self.values_per_voter.entry(key.1).or_insert(0) += 1;
+        *self.counts.entry(key.0).or_insert(0) += 1;
+        self.by_value.insert(key, vote);
+    }
+
+    /// Counts the votes kept aside for `block` once f + 1 validators voted for it.
+    fn unpark(&mut self, block: Option<Hash>, one_honest: usize) {
+        if self.count(block) < one_honest {
+            return;
+        }
+        let keys: Vec<_> = self
+            .parked
+            .range((block, PublicKey([0; 32]))..)
+            .take_while(|((b, _), _)| *b == block)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            if let Some(v) = self.parked.remove(&k) {
+                self.count_vote(k, v);
+            }
         }
     }
 
@@ -102,7 +155,8 @@ impl Tally {
     }
 
     fn has_exact(&self, v: &SignedVote) -> bool {
-        self.by_value.get(&(v.vote.block, v.signer)) == Some(v)
+        let key = (v.vote.block, v.signer);
+        self.by_value.get(&key) == Some(v) || self.parked.get(&key) == Some(v)
     }
 }
 
@@ -127,19 +181,29 @@ impl RoundLog {
 }
 
 /// The log of the height being decided; dropped when the height is.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct HeightLog {
     rounds: BTreeMap<u32, RoundLog>,
+    /// f + 1 for the height's validator set.
+    one_honest: usize,
 }
 
 impl HeightLog {
+    /// The log of a height whose set tolerates f faults; `one_honest` is f + 1.
+    pub(crate) fn new(one_honest: usize) -> HeightLog {
+        HeightLog {
+            rounds: BTreeMap::new(),
+            one_honest,
+        }
+    }
+
     /// Adds a vote already checked for signature, membership, chain and height.
     pub(crate) fn add_vote(&mut self, vote: SignedVote) -> Added {
         let round = self.rounds.entry(vote.vote.round).or_default();
         let signer = vote.signer;
         let added = match vote.vote.kind {
-            VoteKind::Prevote => round.prevotes.add(vote),
-            VoteKind::Precommit => round.precommits.add(vote),
+            VoteKind::Prevote => round.prevotes.add(vote, self.one_honest),
+            VoteKind::Precommit => round.precommits.add(vote, self.one_honest),
         };
         round.senders.insert(signer);
         added

@@ -1,7 +1,8 @@
 //! The locking rules of Algorithm 1, table-driven: a validator locked on a block prevotes
 //! nil for another one (lines 22–27) unless it sees a newer polka for it (lines 28–33),
 //! re-proposes its valid value when it is the proposer (lines 14–15), and counts an
-//! equivocating validator once per value and once in "any value" totals.
+//! equivocating validator once per value and once in "any value" totals, beyond its bound
+//! of values only for a value f + 1 validators voted for.
 
 use crate::common::*;
 use couponchain_chain::Hash;
@@ -319,4 +320,102 @@ fn an_equivocator_is_reported_and_counted_once_per_value() {
     );
     assert_eq!(first.signer, k[1].public());
     let _ = Input::Vote(second.clone());
+}
+
+/// An equivocator that sends four other values first cannot hide its vote for a value
+/// f + 1 validators voted for: it still completes the polka (lines 36–43), else this
+/// validator would miss a polka another one locked on (found by the simulation).
+#[test]
+fn an_equivocators_vote_beyond_its_bound_counts_for_a_widely_voted_value() {
+    let k = keys(4);
+    let b = block(1);
+    let mut c = core(&k, 0, SigningState::default());
+    prevote_for(&mut c, &k, b);
+    run_table(&mut c, junk_from_k1(&k, &[2, 3, 4, 5]));
+    run_table(
+        &mut c,
+        vec![
+            (
+                prevote(&k[2], 1, 0, Some(b)),
+                vec![Out::Timeout {
+                    round: 0,
+                    step: Step::Prevote,
+                    ms: 400,
+                }],
+            ),
+            // b has 2 = f + 1 votes: k[1]'s fifth value counts, and completes the polka.
+            (prevote(&k[1], 1, 0, Some(b)), polka_precommit(b)),
+        ],
+    );
+    assert_eq!(c.locked(), Some((0, b)));
+}
+
+/// Arriving before its value has f + 1 votes, such a vote waits aside and counts once the
+/// value gets them (found by the simulation); beyond that second bound it is dropped.
+#[test]
+fn an_equivocators_early_vote_beyond_its_bound_counts_once_its_value_is_widely_voted() {
+    let k = keys(4);
+    let b = block(1);
+    let mut c = core(&k, 0, SigningState::default());
+    prevote_for(&mut c, &k, b);
+    let mut table = junk_from_k1(&k, &[2, 3, 4, 5]);
+    table.push((prevote(&k[1], 1, 0, Some(b)), vec![]));
+    let mut done = vec![Out::Timeout {
+        round: 0,
+        step: Step::Prevote,
+        ms: 400,
+    }];
+    done.extend(polka_precommit(b));
+    table.push((prevote(&k[2], 1, 0, Some(b)), done));
+    run_table(&mut c, table);
+    assert_eq!(c.locked(), Some((0, b)));
+
+    // Four counted and four kept-aside values later, the vote for b is dropped: no polka.
+    let mut c = core(&k, 0, SigningState::default());
+    prevote_for(&mut c, &k, b);
+    let mut table = junk_from_k1(&k, &[2, 3, 4, 5, 6, 7, 8, 9]);
+    table.push((prevote(&k[1], 1, 0, Some(b)), vec![]));
+    table.push((
+        prevote(&k[2], 1, 0, Some(b)),
+        vec![Out::Timeout {
+            round: 0,
+            step: Step::Prevote,
+            ms: 400,
+        }],
+    ));
+    run_table(&mut c, table);
+    assert_eq!(c.locked(), None);
+}
+
+/// Height 1, round 0 from validator 0's side: k[1] proposes `b`, valid, prevoted.
+fn prevote_for(c: &mut Consensus, k: &[couponchain_chain::Keypair], b: Hash) {
+    c.handle(start(1, k));
+    c.handle(propose(&k[1], 1, 0, b, None));
+    let outs = c.handle(checked(1, 0, b, true));
+    assert!(view(&outs).contains(&Out::Prevote {
+        round: 0,
+        block: Some(b),
+    }));
+}
+
+/// k[1] prevotes each of `blocks` in round 0 (evidence with the second).
+fn junk_from_k1(k: &[couponchain_chain::Keypair], blocks: &[u8]) -> Vec<(Input, Vec<Out>)> {
+    blocks
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let out = if i == 1 { vec![Out::Evidence] } else { vec![] };
+            (prevote(&k[1], 1, 0, Some(block(*b))), out)
+        })
+        .collect()
+}
+
+fn polka_precommit(b: Hash) -> Vec<Out> {
+    vec![
+        Out::Persist,
+        Out::Precommit {
+            round: 0,
+            block: Some(b),
+        },
+    ]
 }
