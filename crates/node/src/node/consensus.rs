@@ -6,7 +6,8 @@
 //! - `ScheduleTimeout` arms a tokio timer that feeds `TimeoutFired` back.
 //! - `CheckBlock` executes the body (when it has arrived) on a blocking thread against the
 //!   head, with signatures already checked on admission taken from the mempool, and
-//!   refuses a block time further than `max_clock_drift` from this node's clock.
+//!   refuses a block time more than `max_clock_drift` ahead of this node's clock, or that
+//!   far before the height started here.
 //! - `ProposeBlock` waits for transactions (at most the heartbeat) and builds a block from
 //!   the mempool; its transactions go back to the mempool if another block wins.
 //! - `Commit` applies the block with its certificate, pushes it to non-voting peers and
@@ -96,6 +97,8 @@ struct Driver {
     pending_commit: Option<(u64, Hash, CommitCertificate)>,
     fetching: bool,
     last_final: Instant,
+    /// This node's clock when the height started (the lower bound of a fresh block time).
+    height_started_ms: u64,
     /// Our own messages of this height's latest round, sent again while the height stalls:
     /// a validator that was down missed them, and without them a network that lost its
     /// quorum cannot find a common round again (Algorithm 1 assumes eventual delivery).
@@ -156,6 +159,7 @@ pub async fn run_consensus(
         pending_commit: None,
         fetching: false,
         last_final: Instant::now(),
+        height_started_ms: 0,
         sent: Vec::new(),
         events,
     };
@@ -204,6 +208,13 @@ impl Driver {
         self.building = false;
         self.pending_commit = None;
         self.last_final = Instant::now();
+        // After a (re)start the height may have begun long before: then only the parent's
+        // time is known to precede every honest block of it.
+        self.height_started_ms = if self.height_started_ms == 0 {
+            head.time_ms
+        } else {
+            wall_ms()
+        };
         self.sent.clear();
         let outs = self.core.handle(Input::StartHeight {
             height: self.height,
@@ -356,10 +367,12 @@ impl Driver {
         let node = self.node.clone();
         let events = self.events.clone();
         let drift = self.settings.max_clock_drift_ms;
+        let started = self.height_started_ms;
         tokio::spawn(async move {
-            let result = tokio::task::spawn_blocking(move || node.check_proposed(block, drift))
-                .await
-                .unwrap_or_else(|e| Err(format!("check task failed: {e}")));
+            let result =
+                tokio::task::spawn_blocking(move || node.check_proposed(block, drift, started))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("check task failed: {e}")));
             let _ = events
                 .send(Event::Checked {
                     height,
@@ -622,13 +635,25 @@ impl Node {
         &self,
         block: Block,
         max_drift_ms: u64,
+        height_started_ms: u64,
     ) -> Result<Box<PreparedBlock>, String> {
         let now = wall_ms();
         let t = block.header.time_ms;
-        if t.abs_diff(now) > max_drift_ms {
+        // Ahead of our clock by more than the drift: refused (it would bring expiries
+        // forward). Behind: an honest block for this height was built after the height
+        // started, so it is refused only if older than that (by more than the drift) — not
+        // merely old: a block locked in an early round and re-proposed after a long stall
+        // must stay acceptable, or the validators locked on it could never decide.
+        if t > now.saturating_add(max_drift_ms) {
             return Err(format!(
-                "block time {t} is {} ms from this node's clock (bound {max_drift_ms} ms)",
-                t.abs_diff(now)
+                "block time {t} is {} ms ahead of this node's clock (bound {max_drift_ms} ms)",
+                t - now
+            ));
+        }
+        if t.saturating_add(max_drift_ms) < height_started_ms {
+            return Err(format!(
+                "block time {t} is {} ms before this height started here (bound {max_drift_ms} ms)",
+                height_started_ms - t
             ));
         }
         let known = |id: &TxId, tx: &SignedTransaction| self.checked_on_admission(id, tx);
