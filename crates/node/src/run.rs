@@ -55,6 +55,7 @@ pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow:
         block_cache_bytes: config.storage_block_cache_bytes,
         tree_cache_bytes: config.storage_tree_cache_bytes,
         write_buffer_bytes: config.storage_write_buffer_bytes,
+        compaction_rate_bytes: config.storage_compaction_rate_bytes,
         sync_writes: config.storage_sync_writes,
     };
     let ledger = Arc::new(

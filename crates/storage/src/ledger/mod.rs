@@ -27,6 +27,8 @@ pub struct LedgerOptions {
     pub tree_cache_bytes: usize,
     /// All memtables together, at most (each column family's is at most half of it).
     pub write_buffer_bytes: usize,
+    /// Upper bound on flush and compaction writes per second (0: unlimited).
+    pub compaction_rate_bytes: u64,
     /// fsync the write-ahead log on every commit, so a committed block survives power loss
     /// and not only a process crash.
     pub sync_writes: bool,
@@ -38,6 +40,7 @@ impl Default for LedgerOptions {
             block_cache_bytes: 256 << 20,
             tree_cache_bytes: 256 << 20,
             write_buffer_bytes: 256 << 20,
+            compaction_rate_bytes: 64 << 20,
             sync_writes: true,
         }
     }
@@ -119,6 +122,12 @@ impl Ledger {
         db_opts.set_max_open_files(512);
         // All column families' memtables together stay under this, whatever each may grow to.
         db_opts.set_db_write_buffer_size(opts.write_buffer_bytes);
+        if opts.compaction_rate_bytes > 0 {
+            // Flushes and compactions write at most this fast (auto-tuned below it): their
+            // CPU arrives spread out instead of in bursts that stall block execution.
+            let rate = i64::try_from(opts.compaction_rate_bytes).unwrap_or(i64::MAX);
+            db_opts.set_auto_tuned_ratelimiter(rate, 100_000, 10);
+        }
         let db = DB::open_cf_descriptors(
             &db_opts,
             path,
