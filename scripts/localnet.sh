@@ -18,7 +18,7 @@ DIR="$REPO/localnet-data"
 RPC_PORT=8545
 P2P_PORT=26656
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --validators) VALIDATORS="$2"; shift 2 ;;
