@@ -18,7 +18,7 @@
 
 use super::follow::fetch_next;
 use super::mempool::Taken;
-use super::{lock, wall_ms, Finality, Node};
+use super::{lock, wall_ms, Node};
 use crate::net::wire::{Certified, Request};
 use crate::net::Network;
 use anyhow::Context;
@@ -27,9 +27,8 @@ use couponchain_chain::{Hash, SignedTransaction, TxId};
 use couponchain_consensus::{
     Consensus, ConsensusConfig, Input, Message, Output, Rejection, SigningState, Step,
 };
-use couponchain_rpc::ErrorBody;
-use couponchain_runtime::{RuntimeError, SignatureCheck};
-use couponchain_storage::{PreparedBlock, StorageError};
+use couponchain_runtime::SignatureCheck;
+use couponchain_storage::PreparedBlock;
 use libp2p::PeerId;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -667,55 +666,17 @@ impl Node {
     fn build_proposal(&self) -> anyhow::Result<(Box<PreparedBlock>, Vec<Taken>)> {
         let head = self.ledger.head();
         let time_ms = wall_ms().max(head.time_ms);
-        let (mut batch, expired) = {
-            let mut pool = lock(&self.mempool);
-            let expired = pool.prune_expired(time_ms);
-            (
-                pool.take_batch(self.block.max_txs, self.block.max_bytes),
-                expired,
-            )
-        };
-        for id in expired {
-            self.metrics.refused("tx_expired");
-            self.finish(
-                &id,
-                Finality::Dropped(ErrorBody {
-                    code: "tx_expired".into(),
-                    message: "the transaction's validity window closed before inclusion".into(),
-                }),
-            );
-        }
         let started = Instant::now();
-        let checked = |_: &TxId, _: &SignedTransaction| true;
-        loop {
-            let txs = batch.iter().map(|t| t.tx.clone()).collect();
-            match self.ledger.prepare_proposal(
-                txs,
-                time_ms,
-                self.key.public(),
-                SignatureCheck::Cached(&checked),
-            ) {
-                Ok(p) => {
-                    self.metrics
-                        .block_build_seconds
-                        .observe(started.elapsed().as_secs_f64());
-                    return Ok((Box::new(p), batch));
-                }
-                Err(StorageError::Runtime(RuntimeError::InvalidBlockTx { index, error })) => {
-                    let t: Taken = batch.remove(index as usize);
-                    self.metrics.refused(error.code());
-                    self.finish(
-                        &t.id,
-                        Finality::Dropped(ErrorBody {
-                            code: error.code().to_string(),
-                            message: error.to_string(),
-                        }),
-                    );
-                }
-                Err(e) => {
-                    self.return_to_mempool(batch, &HashSet::new());
-                    return Err(e.into());
-                }
+        match self.take_and_prepare(time_ms) {
+            Ok((p, batch)) => {
+                self.metrics
+                    .block_build_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                Ok((Box::new(p), batch))
+            }
+            Err((e, batch)) => {
+                self.return_to_mempool(batch, &HashSet::new());
+                Err(e.into())
             }
         }
     }

@@ -17,13 +17,13 @@ mod producer;
 mod replica;
 
 use crate::net::Network;
-use couponchain_chain::{Keypair, TxId};
+use couponchain_chain::{Keypair, SignedTransaction, TxId};
 use couponchain_consensus::Equivocation;
 use couponchain_rpc::ErrorBody;
-use couponchain_runtime::{Params, Receipt};
-use couponchain_storage::Ledger;
+use couponchain_runtime::{Params, Receipt, RuntimeError, SignatureCheck};
+use couponchain_storage::{Ledger, PreparedBlock, StorageError};
 use libp2p::PeerId;
-use mempool::{Mempool, MempoolLimits};
+use mempool::{Mempool, MempoolLimits, Taken};
 use metrics::NodeMetrics;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -191,6 +191,62 @@ impl Node {
 
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Release);
+    }
+
+    /// Takes a batch from the mempool and prepares a block of it at `time_ms` on the ledger's
+    /// tip. Transactions whose validity window closed, or that are no longer includable
+    /// (invalid at inclusion), are dropped with their reason and the block is built again
+    /// without them. On any other error the batch comes back with it, for the caller to
+    /// return or fail. Every mempool transaction had its signatures checked on admission.
+    fn take_and_prepare(
+        &self,
+        time_ms: u64,
+    ) -> Result<(PreparedBlock, Vec<Taken>), (StorageError, Vec<Taken>)> {
+        let (mut batch, expired) = {
+            let mut pool = lock(&self.mempool);
+            let expired = pool.prune_expired(time_ms);
+            (
+                pool.take_batch(self.block.max_txs, self.block.max_bytes),
+                expired,
+            )
+        };
+        for id in expired {
+            self.drop_tx(
+                &id,
+                "tx_expired",
+                "the transaction's validity window closed before inclusion".into(),
+            );
+        }
+        let checked = |_: &TxId, _: &SignedTransaction| true;
+        loop {
+            let txs = batch.iter().map(|t| t.tx.clone()).collect();
+            match self.ledger.prepare_proposal(
+                txs,
+                time_ms,
+                self.key.public(),
+                SignatureCheck::Cached(&checked),
+            ) {
+                Ok(p) => return Ok((p, batch)),
+                Err(StorageError::Runtime(RuntimeError::InvalidBlockTx { index, error })) => {
+                    let t = batch.remove(index as usize);
+                    tracing::debug!(tx = %t.id, code = error.code(), "dropping a transaction at inclusion");
+                    self.drop_tx(&t.id, error.code(), error.to_string());
+                }
+                Err(e) => return Err((e, batch)),
+            }
+        }
+    }
+
+    /// Counts a refusal and tells whoever waits on `id` that it will not be included.
+    fn drop_tx(&self, id: &TxId, code: &'static str, message: String) {
+        self.metrics.refused(code);
+        self.finish(
+            id,
+            Finality::Dropped(ErrorBody {
+                code: code.to_string(),
+                message,
+            }),
+        );
     }
 
     fn finish(&self, id: &TxId, how: Finality) {

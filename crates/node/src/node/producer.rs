@@ -7,8 +7,7 @@ use super::mempool::Taken;
 use super::{lock, wall_ms, Finality, Node};
 use couponchain_chain::block::{CommitCertificate, VoteData, VoteKind};
 use couponchain_rpc::ErrorBody;
-use couponchain_runtime::{RuntimeError, SignatureCheck};
-use couponchain_storage::{PreparedBlock, StagedBlock, StorageError};
+use couponchain_storage::{PreparedBlock, StagedBlock};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
@@ -101,54 +100,12 @@ impl Node {
     fn build_block(&self) -> anyhow::Result<Built> {
         let head = self.ledger.tip();
         let time_ms = wall_ms().max(head.time_ms);
-        let (mut batch, expired) = {
-            let mut pool = lock(&self.mempool);
-            let expired = pool.prune_expired(time_ms);
-            (
-                pool.take_batch(self.block.max_txs, self.block.max_bytes),
-                expired,
-            )
-        };
-        for id in expired {
-            self.metrics.refused("tx_expired");
-            self.finish(
-                &id,
-                Finality::Dropped(ErrorBody {
-                    code: "tx_expired".into(),
-                    message: "the transaction's validity window closed before inclusion".into(),
-                }),
-            );
-        }
         let started = Instant::now();
-        // Every transaction in the mempool had its signatures checked on admission.
-        let checked = |_: &couponchain_chain::TxId, _: &couponchain_chain::SignedTransaction| true;
-        let prepared = loop {
-            let txs = batch.iter().map(|t| t.tx.clone()).collect();
-            match self.ledger.prepare_proposal(
-                txs,
-                time_ms,
-                self.key.public(),
-                SignatureCheck::Cached(&checked),
-            ) {
-                Ok(p) => break p,
-                Err(StorageError::Runtime(RuntimeError::InvalidBlockTx { index, error })) => {
-                    // Admitted, but no longer includable (e.g. expired between admission and
-                    // now): drop it with its reason and build again without it.
-                    let t: Taken = batch.remove(index as usize);
-                    tracing::debug!(tx = %t.id, code = error.code(), "dropping a transaction at inclusion");
-                    self.metrics.refused(error.code());
-                    self.finish(
-                        &t.id,
-                        Finality::Dropped(ErrorBody {
-                            code: error.code().to_string(),
-                            message: error.to_string(),
-                        }),
-                    );
-                }
-                Err(e) => {
-                    self.fail_batch(&batch, &format!("block production failed: {e}"));
-                    return Err(e.into());
-                }
+        let (prepared, batch) = match self.take_and_prepare(time_ms) {
+            Ok(built) => built,
+            Err((e, batch)) => {
+                self.fail_batch(&batch, &format!("block production failed: {e}"));
+                return Err(e.into());
             }
         };
         let header = &prepared.block.header;
