@@ -41,7 +41,7 @@ pub mod defaults {
     pub const STORAGE_WRITE_BUFFER_MB: usize = 256;
     /// Compaction in bursts stalls block execution on small machines: rate-limited, the
     /// 4-validator localnet's p99 at 3,000 tx/s fell from ~500 ms to ~160 ms (BENCHMARKS.md).
-    pub const STORAGE_COMPACTION_RATE_MB: u64 = 64;
+    pub const STORAGE_COMPACTION_RATE_MB: u64 = 0;
     pub const LOG_LEVEL: &str = "info";
     /// Round timeouts (base + round × delta), sized for validators on one LAN or machine.
     pub const TIMEOUT_PROPOSE_MS: u64 = 3_000;

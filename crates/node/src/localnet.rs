@@ -56,6 +56,10 @@ fn ensure_key(dir: &Path, name: &str, kp: &Keypair) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Flush and compaction MiB/s per localnet node (see `storage.compaction_rate_mb`): the
+/// nodes share one machine, so each gets a slice of its disk and cores.
+const LOCALNET_COMPACTION_RATE_MB: u64 = 64;
+
 pub fn init(args: &LocalnetArgs) -> anyhow::Result<Vec<NodeSpec>> {
     let dir = &args.dir;
     std::fs::create_dir_all(dir.join("keys"))
@@ -158,6 +162,9 @@ pub fn init(args: &LocalnetArgs) -> anyhow::Result<Vec<NodeSpec>> {
              [rpc]\naddr = \"127.0.0.1:{rpc_port}\"\n\n\
              [p2p]\nlisten = \"{listen}\"\npeers = {peers:?}\n\n\
              [block]\nmin_interval_ms = 0\nheartbeat_ms = {hb}\n\n\
+             # All nodes of the localnet share this machine's cores and disk: flushes and\n\
+             # compactions are rate-limited so that five nodes' bursts do not coincide.\n\
+             [storage]\ncompaction_rate_mb = {LOCALNET_COMPACTION_RATE_MB}\n\n\
              [log]\nlevel = \"{level}\"\n",
             listen = p2p(i)?,
             hb = args.heartbeat_ms,

@@ -40,7 +40,7 @@ impl Default for LedgerOptions {
             block_cache_bytes: 256 << 20,
             tree_cache_bytes: 256 << 20,
             write_buffer_bytes: 256 << 20,
-            compaction_rate_bytes: 64 << 20,
+            compaction_rate_bytes: 0,
             sync_writes: true,
         }
     }
