@@ -11,6 +11,7 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 /// An ed25519 public key, 32 bytes. JSON: hex.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -156,6 +157,24 @@ impl Keypair {
     }
 }
 
+/// Decompressed keys kept across batch checks, at most this many (~200 bytes each).
+const KEY_CACHE_ENTRIES: usize = 65_536;
+
+/// The key decompressed, through a process-wide bounded cache. Decompression costs ~3 µs,
+/// as much as a third of a batched signature check, and keys repeat across batches: a site
+/// signs every redemption it registers, customers come back. Only valid keys are cached;
+/// the cache changes how fast a check is, never its answer.
+fn decompressed(pk: &PublicKey) -> Option<VerifyingKey> {
+    static CACHE: OnceLock<quick_cache::sync::Cache<PublicKey, VerifyingKey>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| quick_cache::sync::Cache::new(KEY_CACHE_ENTRIES));
+    if let Some(vk) = cache.get(pk) {
+        return Some(vk);
+    }
+    let vk = pk.to_verifying_key().ok()?;
+    cache.insert(*pk, vk);
+    Some(vk)
+}
+
 /// Verifies many signatures at once (about 11 µs a signature here instead of 30 µs).
 /// On failure, returns the indexes of the items whose single strict check fails, so the
 /// caller can refuse exactly those.
@@ -163,16 +182,10 @@ pub fn verify_batch(items: &[(PublicKey, &[u8], Signature)]) -> Result<(), Vec<u
     if items.is_empty() {
         return Ok(());
     }
-    // Decompress each distinct key once (a site signs many redemptions in one block).
-    let mut decompressed: std::collections::BTreeMap<PublicKey, Option<VerifyingKey>> =
-        std::collections::BTreeMap::new();
     let mut keys = Vec::with_capacity(items.len());
     let mut bad_key = Vec::new();
     for (i, (pk, _, _)) in items.iter().enumerate() {
-        let vk = *decompressed
-            .entry(*pk)
-            .or_insert_with(|| pk.to_verifying_key().ok());
-        match vk {
+        match decompressed(pk) {
             Some(vk) => keys.push(vk),
             None => bad_key.push(i),
         }
