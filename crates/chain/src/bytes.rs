@@ -32,10 +32,18 @@ pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(d: D) -> Result<[u
 /// Parses exactly `N` bytes of hex (an optional `0x` prefix is accepted).
 pub fn parse_hex<const N: usize>(s: &str) -> Result<[u8; N], String> {
     let s = s.strip_prefix("0x").unwrap_or(s);
-    let v = hex::decode(s).map_err(|e| format!("invalid hex: {e}"))?;
-    let len = v.len();
-    v.try_into()
-        .map_err(|_| format!("expected {N} bytes ({} hex digits), got {len} bytes", N * 2))
+    if s.len() != 2 * N {
+        // Say what was wrong with the digits before what was wrong with their number.
+        hex::decode(s).map_err(|e| format!("invalid hex: {e}"))?;
+        return Err(format!(
+            "expected {N} bytes ({} hex digits), got {} hex digits",
+            N * 2,
+            s.len()
+        ));
+    }
+    let mut out = [0u8; N];
+    hex::decode_to_slice(s, &mut out).map_err(|e| format!("invalid hex: {e}"))?;
+    Ok(out)
 }
 
 struct ArrayVisitor<const N: usize>;
