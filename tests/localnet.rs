@@ -262,6 +262,14 @@ async fn four_validators_and_a_replica_under_load_survive_a_crash_and_agree() {
         |h| h >= h0 + 5,
     )
     .await;
+    // It comes back without its signing state (lost with a disk, say): it must abstain
+    // at the height it may have signed for, and take part after it.
+    let state = net.specs[3]
+        .2
+        .parent()
+        .unwrap()
+        .join("data/signing-state.bin");
+    std::fs::remove_file(&state).unwrap_or_else(|e| panic!("removing {}: {e}", state.display()));
     net.start_node(3);
     let restarted_at = height(&apis[0]).await;
     wait_height(
@@ -296,6 +304,11 @@ async fn four_validators_and_a_replica_under_load_survive_a_crash_and_agree() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let log = std::fs::read_to_string(net.log(3)).unwrap();
+    assert!(
+        log.contains("no signing state"),
+        "validator 3 did not say it abstains after losing its signing state"
+    );
     stop.store(true, Ordering::Relaxed);
     load.await.unwrap();
     let top = height(&apis[0]).await;

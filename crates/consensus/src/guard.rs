@@ -42,6 +42,18 @@ pub struct SigningState {
 }
 
 impl SigningState {
+    /// A state that refuses to sign anything at or below `height` (every round below the
+    /// last): for a validator whose persisted state was lost. Whatever it may have signed
+    /// for the height it was deciding stays the only thing it ever signed there; it takes
+    /// part again from `height + 1`.
+    pub fn abstaining_through(height: u64) -> SigningState {
+        SigningState {
+            height,
+            round: u32::MAX,
+            ..SigningState::default()
+        }
+    }
+
     /// The last (height, round, step) signed, if anything was signed at `height`/`round`.
     pub fn last_signed(&self) -> Option<(u64, u32, Step)> {
         self.signed

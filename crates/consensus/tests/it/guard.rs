@@ -207,3 +207,32 @@ fn a_restarted_validator_keeps_its_lock_and_round() {
         ]
     );
 }
+
+#[test]
+fn a_validator_whose_state_was_lost_abstains_through_the_height_it_was_deciding() {
+    let k = keys(1);
+    let mut g = SigningGuard::new(k[0].clone(), SigningState::abstaining_through(7));
+    for round in [0, 1, 5, 1_000] {
+        for kind in [VoteKind::Prevote, VoteKind::Precommit] {
+            assert!(matches!(
+                g.sign_vote(&vd(7, round, kind, Some(block(1)))),
+                Err(ConsensusError::SignBehind { .. })
+            ));
+        }
+        let p = Proposal {
+            chain_id: CHAIN.into(),
+            height: 7,
+            round,
+            block: block(1),
+            valid_round: None,
+        };
+        assert!(g.sign_proposal(&p).is_err());
+    }
+    assert!(g.sign_vote(&vd(6, 0, VoteKind::Prevote, None)).is_err());
+    // the next height is signed normally
+    assert!(
+        g.sign_vote(&vd(8, 0, VoteKind::Prevote, Some(block(2))))
+            .unwrap()
+            .fresh
+    );
+}

@@ -105,10 +105,25 @@ struct Driver {
     events: mpsc::Sender<Event>,
 }
 
-fn load_signing_state(path: &PathBuf) -> anyhow::Result<SigningState> {
+/// Reads the persisted signing state. A missing file with blocks already final (`head` >
+/// 0) means the state was lost or this key never signed here (a validator added later):
+/// it may have signed for height `head + 1` before the state was lost, so it abstains
+/// there and takes part from the height after.
+fn load_signing_state(path: &PathBuf, head: u64) -> anyhow::Result<SigningState> {
     match std::fs::read(path) {
         Ok(bytes) => couponchain_chain::encoding::decode(&bytes)
             .with_context(|| format!("decoding the signing state {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && head > 0 => {
+            tracing::warn!(
+                path = %path.display(),
+                abstain_height = head + 1,
+                "no signing state: this validator will not sign at height {} (it may have \
+                 signed there before its state was lost) and takes part from height {}",
+                head + 1,
+                head + 2
+            );
+            Ok(SigningState::abstaining_through(head + 1))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SigningState::default()),
         Err(e) => Err(e).with_context(|| format!("reading the signing state {}", path.display())),
     }
@@ -138,7 +153,7 @@ pub async fn run_consensus(
     let Some(net) = node.net.clone() else {
         anyhow::bail!("a validator among several needs the peer-to-peer network");
     };
-    let state = load_signing_state(&settings.signing_state_path)?;
+    let state = load_signing_state(&settings.signing_state_path, node.ledger.head().height)?;
     let core = Consensus::new(settings.config.clone(), node.key.clone(), state);
     let (events, mut event_rx) = mpsc::channel(1024);
     let mut d = Driver {
