@@ -4,7 +4,7 @@
 //! bounded; the two tests run one after the other (they share the machine's two cores).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use couponchain_chain::tx::{campaign_id, coupon_id, Recipient, TxBody};
+use couponchain_chain::tx::{campaign_id, coupon_id, GovAction, Recipient, TxBody};
 use couponchain_chain::{Hash, Keypair};
 use couponchain_tests::{demo, spec, Api, Localnet, NodeProcess};
 use serde_json::Value;
@@ -321,6 +321,77 @@ async fn four_validators_and_a_replica_under_load_survive_a_crash_and_agree() {
     let refs: Vec<&Api> = apis.iter().collect();
     let checked = assert_agree(&refs).await;
     assert!(checked >= top);
+
+    // Governance makes the replica a validator: it starts voting without a restart.
+    promote_replica(&net, &apis).await;
+}
+
+/// Validator 0 proposes the replica (node 4) as a validator and validators 1 and 2
+/// approve (3 of 4); once the new set takes effect the replica reports the validator role
+/// and signs certificates, while all five still agree.
+async fn promote_replica(net: &Localnet, apis: &[Api]) {
+    let replica = Keypair::from_seed("couponchain-localnet/replica-0").public();
+    let validator = |i: usize| Keypair::from_seed(&format!("couponchain-localnet/validator-{i}"));
+    let out = apis[0]
+        .applied(
+            &apis[0]
+                .tx(
+                    &validator(0),
+                    TxBody::Propose {
+                        action: GovAction::AddValidator { key: replica },
+                    },
+                )
+                .await,
+        )
+        .await;
+    let proposal: Hash = out["receipt"]["outcome"]["applied"]["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|e| e["proposal_created"]["proposal"].as_str())
+        .unwrap_or_else(|| panic!("no proposal_created event: {out}"))
+        .parse()
+        .unwrap();
+    for i in [1, 2] {
+        apis[i]
+            .applied(
+                &apis[i]
+                    .tx(&validator(i), TxBody::Approve { proposal })
+                    .await,
+            )
+            .await;
+    }
+    let from = height(&apis[0]).await;
+    let start = Instant::now();
+    let mut h = from;
+    loop {
+        let top = height(&apis[0]).await;
+        let mut signed = false;
+        while h <= top && !signed {
+            signed = participants(&block(&apis[0], h).await).contains(&replica.to_hex());
+            h += 1;
+        }
+        if signed {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the promoted replica took no part in blocks {from}..{top}; its log: {}",
+            net.log(4).display()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, status) = apis[4].get("/v1/status").await;
+    assert_eq!(status["role"], "validator", "{status}");
+    let top = height(&apis[0]).await;
+    for a in apis {
+        wait_height(a, Duration::from_secs(30), "all reach the top", |h| {
+            h >= top
+        })
+        .await;
+    }
+    let refs: Vec<&Api> = apis.iter().collect();
+    assert_agree(&refs).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

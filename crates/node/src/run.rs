@@ -6,8 +6,8 @@ use crate::net;
 use crate::node::mempool::MempoolLimits;
 use crate::node::metrics::NodeMetrics;
 use crate::node::{
-    run_consensus, run_producer, run_replica, BlockSettings, ConsensusSettings, Node, NodeHandle,
-    Role,
+    run_consensus, run_producer, run_replica, BlockSettings, ConsensusSettings, Inbound, Node,
+    NodeHandle, Role,
 };
 use anyhow::Context;
 use couponchain_chain::Keypair;
@@ -123,49 +123,32 @@ pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow:
         .with_context(|| format!("binding the RPC to {}", config.rpc_addr))?;
     let addr = listener.local_addr()?;
 
-    let role = node.role();
-    let producer = match (role, inbound) {
-        (Role::SoleValidator, inbound) => {
-            if let Some(inbound) = inbound {
-                // Replicas may still connect: answer them, ignore the rest.
-                drop(inbound.consensus);
-                drop(inbound.txs);
-            }
-            tokio::spawn(run_producer(node.clone(), stop_rx.clone()))
-        }
-        (role, Some(inbound)) => {
-            let n = node.clone();
-            let mut txs = inbound.txs;
-            tokio::spawn(async move {
-                while let Some((_peer, batch)) = txs.recv().await {
-                    n.admit_from_peer(batch).await;
-                }
-            });
-            if role == Role::Validator {
-                let settings = ConsensusSettings {
-                    config: ConsensusConfig {
-                        timeouts: config.timeouts,
-                        ..ConsensusConfig::new(genesis.chain_id.clone())
-                    },
-                    max_clock_drift_ms: config.max_clock_drift_ms,
-                    signing_state_path: config.data_dir.join("signing-state.bin"),
-                };
-                tokio::spawn(run_consensus(
-                    node.clone(),
-                    settings,
-                    inbound.consensus,
-                    stop_rx.clone(),
-                ))
-            } else {
-                tokio::spawn(run_replica(
-                    node.clone(),
-                    inbound.consensus,
-                    stop_rx.clone(),
-                ))
-            }
-        }
-        (role, None) => anyhow::bail!("a {} needs [p2p] settings", role.name()),
+    let consensus_settings = ConsensusSettings {
+        config: ConsensusConfig {
+            timeouts: config.timeouts,
+            ..ConsensusConfig::new(genesis.chain_id.clone())
+        },
+        max_clock_drift_ms: config.max_clock_drift_ms,
+        signing_state_path: config.data_dir.join("signing-state.bin"),
     };
+    let consensus_inbound = inbound.map(|inbound| {
+        // Transactions forwarded by peers are admitted whatever this node's role.
+        let n = node.clone();
+        let mut txs = inbound.txs;
+        tokio::spawn(async move {
+            while let Some((_peer, batch)) = txs.recv().await {
+                n.admit_from_peer(batch).await;
+            }
+        });
+        inbound.consensus
+    });
+    let role = node.role();
+    let producer = tokio::spawn(run_roles(
+        node.clone(),
+        consensus_settings,
+        consensus_inbound,
+        stop_rx.clone(),
+    ));
     let mut server_stop = stop_rx.clone();
     let server = tokio::spawn(couponchain_rpc::serve(listener, router, async move {
         let _ = server_stop.wait_for(|s| *s).await;
@@ -186,8 +169,8 @@ pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow:
     let outcome = tokio::select! {
         r = producer => match r {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.context(format!("the {} stopped", role.name()))),
-            Err(e) => Err(anyhow::anyhow!("the {} task failed: {e}", role.name())),
+            Ok(Err(e)) => Err(e.context(format!("the {} stopped", node.role().name()))),
+            Err(e) => Err(anyhow::anyhow!("the {} task failed: {e}", node.role().name())),
         },
         s = shutdown_signal() => {
             tracing::info!(signal = s, "shutting down");
@@ -204,6 +187,50 @@ pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow:
     }
     tracing::info!(height = ledger.head().height, "stopped");
     outcome
+}
+
+/// Runs the task of the node's current role; when governance changes the role (the task
+/// returns without a shutdown), runs the new role's. A role that needs peers on a node
+/// without `[p2p]` settings stops block production and waits for shutdown: producing alone
+/// would make blocks the new validator set does not certify.
+async fn run_roles(
+    node: Arc<Node>,
+    settings: ConsensusSettings,
+    mut inbound: Option<Inbound>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    loop {
+        let role = node.role();
+        tracing::info!(role = role.name(), "running as {}", role.name());
+        match (role, inbound.take()) {
+            (Role::SoleValidator, rx) => {
+                inbound = rx;
+                run_producer(node.clone(), stop.clone()).await?;
+            }
+            (Role::Validator, Some(rx)) => {
+                inbound =
+                    Some(run_consensus(node.clone(), settings.clone(), rx, stop.clone()).await?);
+            }
+            (Role::Replica, Some(rx)) => {
+                inbound = Some(run_replica(node.clone(), rx, stop.clone()).await?);
+            }
+            (role, None) => {
+                tracing::error!(
+                    role = role.name(),
+                    "this node is now a {} but has no peer-to-peer settings: block production \
+                     stopped; add [p2p] listen and peers and restart",
+                    role.name()
+                );
+                node.set_ready(false);
+                let mut stop = stop.clone();
+                let _ = stop.wait_for(|s| *s).await;
+                return Ok(());
+            }
+        }
+        if *stop.borrow() {
+            return Ok(());
+        }
+    }
 }
 
 async fn shutdown_signal() -> &'static str {

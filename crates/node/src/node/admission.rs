@@ -52,7 +52,7 @@ impl Node {
     ) -> Admitted {
         // Transactions admitted here (not received from a peer) go to every other
         // validator, once; the sole validator has none.
-        let forward = forward && self.role != super::Role::SoleValidator && self.net.is_some();
+        let forward = forward && self.role() != super::Role::SoleValidator && self.net.is_some();
         let mut forwarded = Vec::new();
         let head = self.ledger.head();
         let ctx = BlockContext {

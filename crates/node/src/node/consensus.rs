@@ -18,7 +18,7 @@
 
 use super::follow::fetch_next;
 use super::mempool::Taken;
-use super::{lock, wall_ms, Node};
+use super::{lock, wall_ms, Inbound, Node, Role};
 use crate::net::wire::{Certified, Request};
 use crate::net::Network;
 use anyhow::Context;
@@ -144,12 +144,14 @@ fn persist_signing_state(path: &PathBuf, state: &SigningState) -> anyhow::Result
     Ok(())
 }
 
+/// Runs consensus until `shutdown` turns true or the validator set no longer makes this node
+/// one validator among several; returns the inbound queue for the next role's task.
 pub async fn run_consensus(
     node: Arc<Node>,
     settings: ConsensusSettings,
-    mut inbound: mpsc::Receiver<(PeerId, Request)>,
+    mut inbound: Inbound,
     mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Inbound> {
     let Some(net) = node.net.clone() else {
         anyhow::bail!("a validator among several needs the peer-to-peer network");
     };
@@ -186,7 +188,9 @@ pub async fn run_consensus(
                 if *shutdown.borrow() { break; }
             }
             msg = inbound.recv() => {
-                let Some((peer, request)) = msg else { break };
+                let Some((peer, request)) = msg else {
+                    anyhow::bail!("the peer-to-peer network stopped");
+                };
                 d.on_peer(peer, request).await?;
             }
             Some(ev) = event_rx.recv() => d.on_event(ev).await?,
@@ -202,9 +206,16 @@ pub async fn run_consensus(
         if d.pending_commit.is_some() {
             d.try_pending_commit().await?;
         }
+        if d.node.role() != Role::Validator {
+            break;
+        }
         d.maybe_build();
     }
-    Ok(())
+    // Our proposals that did not win go back to the mempool for whoever builds next.
+    for (_, batch) in std::mem::take(&mut d.built) {
+        d.node.return_to_mempool(batch, &HashSet::new());
+    }
+    Ok(inbound)
 }
 
 impl Driver {

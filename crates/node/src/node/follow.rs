@@ -45,7 +45,7 @@ impl Node {
             self.finish(&r.tx, Finality::Final(r.clone()));
         }
         self.head.send_replace(height);
-        self.refresh_validator_peers();
+        self.refresh_membership();
         if receipts.is_empty() {
             tracing::debug!(height, "empty block final");
         } else {

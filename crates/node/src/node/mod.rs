@@ -2,10 +2,12 @@
 //! uses. Admission and block production run on blocking threads (signature checks and
 //! RocksDB work); the async side only waits and wakes.
 //!
-//! A node has one of three roles, fixed at start by the validator set and its key:
-//! the sole validator of a one-validator chain finalizes its own blocks ([`producer`],
-//! pipelined); a validator among several runs BFT consensus ([`consensus`]); any other
-//! registered key runs a full replica ([`replica`]) that follows and verifies the chain.
+//! A node has one of three roles, decided by the validator set and its key: the sole
+//! validator of a one-validator chain finalizes its own blocks ([`producer`], pipelined);
+//! a validator among several runs BFT consensus ([`consensus`]); any other registered key
+//! runs a full replica ([`replica`]) that follows and verifies the chain. The role is
+//! recomputed after every final block; when governance changes it, the running task
+//! returns and `run` starts the new role's (see [`Node::role`]).
 
 mod admission;
 mod api;
@@ -43,7 +45,10 @@ pub use follow::respond;
 pub use producer::run_producer;
 pub use replica::run_replica;
 
-/// What this node does, decided at start.
+/// Consensus and block messages from peers, handed from one role's task to the next.
+pub type Inbound = tokio::sync::mpsc::Receiver<(PeerId, crate::net::wire::Request)>;
+
+/// What this node does for the next height.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// The only validator: produces and finalizes blocks alone.
@@ -99,7 +104,8 @@ pub struct Node {
     head: watch::Sender<u64>,
     ready: AtomicBool,
     metrics: NodeMetrics,
-    role: Role,
+    /// The role for the next height, as of the last final block.
+    role: Mutex<Role>,
     net: Option<Network>,
     /// Peer ids of the validators of the next height, without this node.
     validator_peers: Mutex<Vec<PeerId>>,
@@ -122,12 +128,7 @@ impl Node {
         net: Option<Network>,
     ) -> anyhow::Result<Arc<Node>> {
         let params = ledger.genesis().params();
-        let set = ledger.next_validator_set()?;
-        let role = match (set.contains(&key.public()), set.len()) {
-            (true, 1) => Role::SoleValidator,
-            (true, _) => Role::Validator,
-            (false, _) => Role::Replica,
-        };
+        let role = role_in(&ledger.next_validator_set()?, &key);
         if role != Role::SoleValidator && net.is_none() {
             anyhow::bail!(
                 "this node is a {} but has no peer-to-peer settings ([p2p] listen and peers)",
@@ -148,24 +149,37 @@ impl Node {
             head: watch::channel(height).0,
             ready: AtomicBool::new(false),
             metrics,
-            role,
+            role: Mutex::new(role),
             net,
             validator_peers: Mutex::new(Vec::new()),
             evidence: Mutex::new(VecDeque::new()),
         });
-        node.refresh_validator_peers();
+        node.refresh_membership();
         Ok(node)
     }
 
+    /// This node's role for the next height. A role task checks it after each final block
+    /// and returns when it changed.
     pub fn role(&self) -> Role {
-        self.role
+        *lock(&self.role)
     }
 
-    /// Recomputes the peers that receive transactions and consensus messages.
-    fn refresh_validator_peers(&self) {
+    /// Recomputes the role and the peers that receive transactions and consensus messages
+    /// from the validator set of the next height (after each final block).
+    fn refresh_membership(&self) {
         let Ok(set) = self.ledger.next_validator_set() else {
             return;
         };
+        let role = role_in(&set, &self.key);
+        let before = std::mem::replace(&mut *lock(&self.role), role);
+        if before != role {
+            tracing::warn!(
+                from = before.name(),
+                to = role.name(),
+                height = self.ledger.head().height + 1,
+                "the validator set changed this node's role"
+            );
+        }
         let me = self.key.public();
         let peers = set
             .validators
@@ -255,6 +269,15 @@ impl Node {
                 let _ = w.send(how.clone());
             }
         }
+    }
+}
+
+/// The role of `key` in a validator set.
+fn role_in(set: &couponchain_chain::block::ValidatorSet, key: &Keypair) -> Role {
+    match (set.contains(&key.public()), set.len()) {
+        (true, 1) => Role::SoleValidator,
+        (true, _) => Role::Validator,
+        (false, _) => Role::Replica,
     }
 }
 

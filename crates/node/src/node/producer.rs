@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
 
-/// Runs until `shutdown` turns true. Returns an error only for a failure that makes it
-/// unsafe to continue (the ledger cannot be written).
+/// Runs until `shutdown` turns true, or until the block after the tip must be certified by
+/// a set that is not this validator alone (the role changed). Returns an error only for a
+/// failure that makes it unsafe to continue (the ledger cannot be written).
 ///
 /// Two stages overlap: while block N is written to disk (fsync included) on one blocking
 /// thread, block N+1 is built on top of it on another. Transactions are reported final only
@@ -27,6 +28,15 @@ pub async fn run_producer(
     loop {
         if *shutdown.borrow() {
             break;
+        }
+        if !node.sole_validator_after_tip()? {
+            // Governance added validators (or removed this one): a block built now would
+            // need their signatures. Finish the write in flight and hand over.
+            if let Some(w) = writing.take() {
+                w.await??;
+            }
+            node.refresh_membership();
+            return Ok(());
         }
         let since = last.elapsed();
         let pending = !lock(&node.mempool).is_empty();
@@ -83,6 +93,12 @@ struct Staged {
 }
 
 impl Node {
+    /// Whether the block after the tip is certified by this validator alone.
+    fn sole_validator_after_tip(&self) -> anyhow::Result<bool> {
+        let set = self.ledger.validator_set_after_tip()?;
+        Ok(set.len() == 1 && set.contains(&self.key.public()))
+    }
+
     /// Tells everyone waiting on the batch that it will not be included.
     fn fail_batch(&self, batch: &[Taken], message: &str) {
         for t in batch {

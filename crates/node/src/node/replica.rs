@@ -5,7 +5,7 @@
 //! admitted here and forwarded to the validators (see admission).
 
 use super::follow::fetch_next;
-use super::Node;
+use super::{Inbound, Node, Role};
 use crate::net::wire::Request;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,23 +14,30 @@ use tokio::sync::watch;
 /// How often a replica asks its peers whether it is behind, when no block arrives.
 const POLL: Duration = Duration::from_millis(500);
 
+/// Follows the chain until `shutdown` turns true or the validator set makes this node a
+/// validator; returns the inbound queue for the next role's task.
 pub async fn run_replica(
     node: Arc<Node>,
-    mut inbound: tokio::sync::mpsc::Receiver<(libp2p::PeerId, Request)>,
+    mut inbound: Inbound,
     mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Inbound> {
     let Some(net) = node.net.clone() else {
         anyhow::bail!("a replica needs the peer-to-peer network");
     };
     let mut poll = tokio::time::interval(POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        if node.role() != Role::Replica {
+            return Ok(inbound);
+        }
         tokio::select! {
             _ = shutdown.changed() => {
-                if *shutdown.borrow() { return Ok(()); }
+                if *shutdown.borrow() { return Ok(inbound); }
             }
             msg = inbound.recv() => {
-                let Some((peer, request)) = msg else { return Ok(()) };
+                let Some((peer, request)) = msg else {
+                    anyhow::bail!("the peer-to-peer network stopped");
+                };
                 if let Request::Decided(c) = request {
                     let next = node.ledger.head().height + 1;
                     if c.block.header.height == next {
@@ -49,7 +56,7 @@ pub async fn run_replica(
                     let n = node.clone();
                     let applied = tokio::task::spawn_blocking(move || n.apply_certified(Some(peer), blocks)).await?;
                     if applied == 0 { break; }
-                    if *shutdown.borrow() { return Ok(()); }
+                    if *shutdown.borrow() || node.role() != Role::Replica { break; }
                 }
             }
         }

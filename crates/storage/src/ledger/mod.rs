@@ -11,7 +11,7 @@ use crate::tree::{CachedTree, ChunkCache};
 use couponchain_chain::block::{tx_root, BlockContext, CommitCertificate, ValidatorSet};
 use couponchain_chain::smt::{self, TreeUpdate};
 use couponchain_chain::{encoding, Block, Hash, Header, PublicKey, SignedTransaction};
-use couponchain_runtime::{execute_block, Executed, Genesis, Receipt, SignatureCheck};
+use couponchain_runtime::{execute_block, Executed, Genesis, Receipt, SignatureCheck, StateReader};
 use rocksdb::{ColumnFamily, Options, WriteBatch, DB};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -481,15 +481,38 @@ impl Ledger {
     /// The validator set that certifies block `height + 1` as of the head.
     pub fn next_validator_set(&self) -> Result<ValidatorSet, StorageError> {
         let head = self.head();
-        let v = self
-            .record(couponchain_runtime::StateKey::Validators)?
-            .ok_or_else(|| StorageError::Corrupt("validator set missing".into()))?;
-        match v {
-            couponchain_runtime::Record::Validators(v) => Ok(v.set_at(head.height + 1).clone()),
-            _ => Err(StorageError::Corrupt(
-                "validator record of the wrong kind".into(),
-            )),
-        }
+        validators_at(
+            self.record(couponchain_runtime::StateKey::Validators)?,
+            head.height + 1,
+        )
+    }
+
+    /// The set that certifies the block after the tip (the staged block when one is being
+    /// written): what a block built now must be certified by.
+    pub fn validator_set_after_tip(&self) -> Result<ValidatorSet, StorageError> {
+        let (head, view) = self.tip_view();
+        let key = couponchain_runtime::StateKey::Validators.hash();
+        let record = match view.get(&key).map_err(StorageError::from)? {
+            None => None,
+            Some(v) => Some(
+                couponchain_runtime::Record::decode(&v)
+                    .map_err(|e| StorageError::Corrupt(format!("validator record: {e}")))?,
+            ),
+        };
+        validators_at(record, head.height + 1)
+    }
+}
+
+fn validators_at(
+    record: Option<couponchain_runtime::Record>,
+    height: u64,
+) -> Result<ValidatorSet, StorageError> {
+    match record {
+        Some(couponchain_runtime::Record::Validators(v)) => Ok(v.set_at(height).clone()),
+        Some(_) => Err(StorageError::Corrupt(
+            "validator record of the wrong kind".into(),
+        )),
+        None => Err(StorageError::Corrupt("validator set missing".into())),
     }
 }
 
