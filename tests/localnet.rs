@@ -74,6 +74,27 @@ fn issue_to(holder: &Keypair, n: usize) -> Vec<Recipient> {
         .collect()
 }
 
+/// Waits (at most 60 s) until `key` (hex) proposes or signs the certificate of a block at
+/// or after height `from`, as `api` serves them.
+async fn wait_participation(api: &Api, key: &str, from: u64, who: String) {
+    let start = Instant::now();
+    let mut h = from;
+    loop {
+        let top = height(api).await;
+        while h <= top {
+            if participants(&block(api, h).await).iter().any(|p| p == key) {
+                return;
+            }
+            h += 1;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{who} took no part in blocks {from}..{top}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Signers of a block's certificate plus its proposer.
 fn participants(b: &Value) -> Vec<String> {
     let mut out = vec![b["block"]["header"]["proposer"]
@@ -283,27 +304,13 @@ async fn four_validators_and_a_replica_under_load_survive_a_crash_and_agree() {
     let v3 = Keypair::from_seed("couponchain-localnet/validator-3")
         .public()
         .to_hex();
-    let start = Instant::now();
-    let mut h = restarted_at;
-    loop {
-        let top = height(&apis[0]).await;
-        let mut found = false;
-        while h <= top {
-            if participants(&block(&apis[0], h).await).contains(&v3) {
-                found = true;
-                break;
-            }
-            h += 1;
-        }
-        if found {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "validator 3 took no part in blocks {restarted_at}..{top} after restarting"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_participation(
+        &apis[0],
+        &v3,
+        restarted_at,
+        "validator 3 after restarting".into(),
+    )
+    .await;
     let log = std::fs::read_to_string(net.log(3)).unwrap();
     assert!(
         log.contains("no signing state"),
@@ -311,16 +318,7 @@ async fn four_validators_and_a_replica_under_load_survive_a_crash_and_agree() {
     );
     stop.store(true, Ordering::Relaxed);
     load.await.unwrap();
-    let top = height(&apis[0]).await;
-    for a in &apis {
-        wait_height(a, Duration::from_secs(30), "all reach the top", |h| {
-            h >= top
-        })
-        .await;
-    }
-    let refs: Vec<&Api> = apis.iter().collect();
-    let checked = assert_agree(&refs).await;
-    assert!(checked >= top);
+    catch_up_and_agree(&apis).await;
 
     // Governance makes the replica a validator: it starts voting without a restart.
     promote_replica(&net, &apis).await;
@@ -362,27 +360,20 @@ async fn promote_replica(net: &Localnet, apis: &[Api]) {
             .await;
     }
     let from = height(&apis[0]).await;
-    let start = Instant::now();
-    let mut h = from;
-    loop {
-        let top = height(&apis[0]).await;
-        let mut signed = false;
-        while h <= top && !signed {
-            signed = participants(&block(&apis[0], h).await).contains(&replica.to_hex());
-            h += 1;
-        }
-        if signed {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the promoted replica took no part in blocks {from}..{top}; its log: {}",
-            net.log(4).display()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_participation(
+        &apis[0],
+        &replica.to_hex(),
+        from,
+        format!("the promoted replica (log: {})", net.log(4).display()),
+    )
+    .await;
     let (_, status) = apis[4].get("/v1/status").await;
     assert_eq!(status["role"], "validator", "{status}");
+    catch_up_and_agree(apis).await;
+}
+
+/// Every node reaches node 0's current height (within 30 s) and all agree up to it.
+async fn catch_up_and_agree(apis: &[Api]) {
     let top = height(&apis[0]).await;
     for a in apis {
         wait_height(a, Duration::from_secs(30), "all reach the top", |h| {
@@ -391,7 +382,8 @@ async fn promote_replica(net: &Localnet, apis: &[Api]) {
         .await;
     }
     let refs: Vec<&Api> = apis.iter().collect();
-    assert_agree(&refs).await;
+    let checked = assert_agree(&refs).await;
+    assert!(checked >= top);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
