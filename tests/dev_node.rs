@@ -337,6 +337,42 @@ async fn lifecycle_over_http_with_every_refusal_and_a_resumable_event_stream() {
     let live = live.await.unwrap();
     assert_eq!(live[0].1, "campaign_status_changed", "{live:?}");
 
+    // A batch answered in brief: the verdict of each, no events.
+    let now = api.chain_time().await;
+    let batch = vec![
+        api.redeem(&site, &other, c0, 1, 0).await,
+        api.tx(
+            &issuer,
+            TxBody::CreateCampaign(spec("brief", now, now + 3_600_000)),
+        )
+        .await,
+    ];
+    let r = api
+        .http
+        .post(format!(
+            "{}/v1/txs/batch?wait=final&timeout_ms=10000&receipts=brief",
+            api.url
+        ))
+        .header("content-type", "application/octet-stream")
+        .body(couponchain_chain::encoding::encode(&batch))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let out: Value = r.json().await.unwrap();
+    let results = out["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{out}");
+    for (res, tx) in results.iter().zip(&batch) {
+        assert_eq!(res["tx"], tx.id().to_string(), "{out}");
+        assert_eq!(res["status"], "final", "{out}");
+        assert!(res.get("receipt").is_none_or(Value::is_null), "{out}");
+        assert!(res["brief"]["height"].as_u64().unwrap() > 0, "{out}");
+    }
+    assert_eq!(results[0]["brief"]["applied"], false, "{out}");
+    assert_eq!(results[0]["brief"]["code"], "already_spent", "{out}");
+    assert_eq!(results[1]["brief"]["applied"], true, "{out}");
+    assert!(results[1]["brief"].get("code").is_none(), "{out}");
+
     // Health, readiness, metrics, OpenAPI.
     assert_eq!(api.get("/health").await.0, 200);
     assert_eq!(api.get("/ready").await.0, 200);

@@ -6,7 +6,7 @@ use crate::RpcError;
 use couponchain_chain::block::{CommitCertificate, ValidatorSet};
 use couponchain_chain::{Block, Hash, Header, PublicKey, SignedTransaction, TxId};
 use couponchain_runtime::{
-    Account, CampaignRecord, CouponRecord, ProposalRecord, Receipt, StateKey,
+    Account, CampaignRecord, CouponRecord, Outcome, ProposalRecord, Receipt, StateKey,
 };
 use couponchain_storage::{CouponView, Head, ProvenRecord, TxView};
 use serde::{Deserialize, Serialize};
@@ -44,6 +44,45 @@ pub struct SubmitOutcome {
     pub receipt: Option<Receipt>,
     /// Present when `status` is `refused`: why the node did not take it.
     pub error: Option<ErrorBody>,
+    /// Present instead of `receipt` when the submission asked for `receipts=brief`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brief: Option<BriefReceipt>,
+}
+
+impl SubmitOutcome {
+    /// Replaces a full receipt with its brief form.
+    pub fn into_brief(mut self) -> SubmitOutcome {
+        if let Some(r) = self.receipt.take() {
+            self.brief = Some(BriefReceipt::of(&r));
+        }
+        self
+    }
+}
+
+/// Where a final transaction landed and whether the runtime applied it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BriefReceipt {
+    pub height: u64,
+    pub index: u32,
+    /// False when the runtime refused it in the block (e.g. `already_spent`).
+    pub applied: bool,
+    /// The runtime's refusal code when not applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+impl BriefReceipt {
+    pub fn of(r: &Receipt) -> BriefReceipt {
+        BriefReceipt {
+            height: r.height,
+            index: r.index,
+            applied: r.is_applied(),
+            code: match &r.outcome {
+                Outcome::Refused { code, .. } => Some(code.clone()),
+                Outcome::Applied { .. } => None,
+            },
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

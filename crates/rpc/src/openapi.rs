@@ -7,9 +7,10 @@
 //! [`CommonErrors`].
 
 use crate::api::{
-    BlockView, ErrorBody, NodeStatus, ProofView, StreamEvent, SubmitOutcome, SubmitStatus,
+    BlockView, BriefReceipt, ErrorBody, NodeStatus, ProofView, StreamEvent, SubmitOutcome,
+    SubmitStatus,
 };
-use crate::params::WaitMode;
+use crate::params::{ReceiptDetail, WaitMode};
 use crate::routes::{chain, state, txs};
 use crate::views::{
     BatchResults, CampaignList, CampaignReport, CampaignView, CouponPage, CouponState,
@@ -155,6 +156,8 @@ fn error_response(description: &str) -> RefOr<utoipa::openapi::response::Respons
         ErrorBody,
         SubmitOutcome,
         SubmitStatus,
+        BriefReceipt,
+        ReceiptDetail,
         NodeStatus,
         HeadSchema,
         BlockView,

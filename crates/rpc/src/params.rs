@@ -41,6 +41,22 @@ pub struct SubmitParams {
     /// 30000 by default). Only with `wait=final`.
     #[param(minimum = 0)]
     pub timeout_ms: Option<u64>,
+    /// `brief`: a final transaction's outcome carries `brief` (where it landed, whether it
+    /// applied, a refusal's code) instead of the whole `receipt` with its events — for
+    /// clients that submit in bulk and need only the verdict. Default `full`.
+    #[param(inline)]
+    pub receipts: Option<ReceiptDetail>,
+}
+
+/// How much of a final transaction's receipt a submission answers with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptDetail {
+    /// The whole receipt, events included.
+    #[default]
+    Full,
+    /// Height, index, applied or not, and a refusal's code.
+    Brief,
 }
 
 /// `GET /v1/owners/{key}/coupons`.

@@ -247,6 +247,7 @@ mod tests {
     #[test]
     fn describes_refusals_and_applications() {
         let refused = SubmitOutcome {
+            brief: None,
             tx: Hash([1; 32]),
             status: SubmitStatus::Final,
             receipt: Some(Receipt {
@@ -268,6 +269,7 @@ mod tests {
         assert!(matches!(v, Verdict::Failed(_)));
         assert!(finish(&[Verdict::Applied, v]).is_err());
         let accepted = SubmitOutcome {
+            brief: None,
             tx: Hash([1; 32]),
             status: SubmitStatus::Accepted,
             receipt: None,

@@ -27,6 +27,7 @@ pub(super) struct Admitted {
 
 fn refused(id: TxId, code: &str, message: String) -> SubmitOutcome {
     SubmitOutcome {
+        brief: None,
         tx: id,
         status: SubmitStatus::Refused,
         receipt: None,
@@ -77,6 +78,7 @@ impl Node {
             match self.ledger.tx(&id) {
                 Ok(Some(view)) => {
                     outcomes[i] = Some(SubmitOutcome {
+                        brief: None,
                         tx: id,
                         status: SubmitStatus::Final,
                         receipt: Some(view.receipt),
@@ -141,6 +143,7 @@ impl Node {
                         forwarded.extend(copy);
                         self.metrics.txs_admitted.inc();
                         outcomes[i] = Some(SubmitOutcome {
+                            brief: None,
                             tx: id,
                             status: SubmitStatus::Accepted,
                             receipt: None,

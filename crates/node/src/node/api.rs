@@ -91,6 +91,7 @@ impl NodeApi for NodeHandle {
         let refuse_all = |ids: Vec<TxId>, code: &str, message: String| -> Vec<SubmitOutcome> {
             ids.into_iter()
                 .map(|tx| SubmitOutcome {
+                    brief: None,
                     tx,
                     status: SubmitStatus::Refused,
                     receipt: None,

@@ -6,7 +6,7 @@ use super::{blocking, ApiBody, AppState};
 use crate::api::{ErrorBody, NodeApi, SubmitOutcome, SubmitStatus};
 use crate::body::{parse_batch_body, parse_submit_body};
 use crate::openapi::{BatchJson, CanonicalBytes, SubmitJson};
-use crate::params::{parse_hash, wait_duration, ApiPath, ApiQuery, SubmitParams};
+use crate::params::{parse_hash, wait_duration, ApiPath, ApiQuery, ReceiptDetail, SubmitParams};
 use crate::views::{BatchResults, TxState, TxStatusView};
 use crate::RpcError;
 use axum::extract::State;
@@ -56,6 +56,10 @@ pub(crate) async fn submit<A: NodeApi>(
         .next()
         .ok_or_else(|| RpcError::Internal(format!("the node returned no outcome for {id}")))?;
     st.metrics.count_submitted(outcome.status);
+    let outcome = match params.receipts {
+        Some(ReceiptDetail::Brief) => outcome.into_brief(),
+        _ => outcome,
+    };
     let status = match outcome.status {
         SubmitStatus::Refused => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::OK,
@@ -104,7 +108,7 @@ pub(crate) async fn submit_batch<A: NodeApi>(
         }));
     }
     let expected = txs.len();
-    let results: Vec<SubmitOutcome> = st.api.submit(txs, wait).await;
+    let mut results: Vec<SubmitOutcome> = st.api.submit(txs, wait).await;
     if results.len() != expected {
         return Err(RpcError::Internal(format!(
             "the node returned {} outcomes for {expected} transactions",
@@ -113,6 +117,9 @@ pub(crate) async fn submit_batch<A: NodeApi>(
     }
     for r in &results {
         st.metrics.count_submitted(r.status);
+    }
+    if let Some(ReceiptDetail::Brief) = params.receipts {
+        results = results.into_iter().map(SubmitOutcome::into_brief).collect();
     }
     Ok(Json(BatchResults { results }))
 }

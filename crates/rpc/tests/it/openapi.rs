@@ -123,7 +123,11 @@ fn precise_shapes() {
     assert_eq!(schemas["CouponState"]["enum"].as_array().unwrap().len(), 7);
 
     let submit = &doc["paths"]["/v1/txs"]["post"];
-    assert_eq!(param_names(submit, "query"), ["wait", "timeout_ms"]);
+    assert_eq!(
+        param_names(submit, "query"),
+        ["wait", "timeout_ms", "receipts"]
+    );
+    assert_eq!(required("BriefReceipt"), ["applied", "height", "index"]);
     let content = submit["requestBody"]["content"].as_object().unwrap();
     assert!(
         content.contains_key("application/json")

@@ -8,6 +8,7 @@ fn params(wait: bool, timeout_ms: Option<u64>) -> SubmitParams {
     SubmitParams {
         wait: wait.then_some(WaitMode::Final),
         timeout_ms,
+        receipts: None,
     }
 }
 
