@@ -19,7 +19,7 @@ mod update;
 
 pub use chunk::{Chunk, ChunkPos, Slot};
 pub use proof::{StateProof, Terminal};
-pub use update::{apply_updates, prove, TreeUpdate};
+pub use update::{apply_updates, apply_updates_parallel, prove, TreeUpdate, PARALLEL_MIN_UPDATES};
 
 use crate::hash::Hash;
 use crate::ChainError;

@@ -19,11 +19,7 @@ pub fn apply_updates(
     store: &impl ChunkStore,
     updates: &[(Hash, Option<Hash>)],
 ) -> Result<TreeUpdate, ChainError> {
-    if updates.windows(2).any(|w| w[0].0 >= w[1].0) {
-        return Err(ChainError::Store(
-            "state updates must be sorted by key without duplicates".into(),
-        ));
-    }
+    check_sorted(updates)?;
     let existing = store.get_chunk(&ChunkPos::ROOT)?;
     let mut out = TreeUpdate::default();
     if updates.is_empty() {
@@ -35,6 +31,66 @@ pub fn apply_updates(
     Ok(out)
 }
 
+/// Below this many updates [`apply_updates_parallel`] does not start a second thread.
+pub const PARALLEL_MIN_UPDATES: usize = 512;
+
+/// [`apply_updates`] on two threads: the updates are cut at a first-nibble boundary near
+/// their middle, and each half updates its own subtrees of the root chunk (they share no
+/// chunk below it). The result — root and writes, in the same order — is exactly
+/// `apply_updates`'s; only the wall time differs.
+pub fn apply_updates_parallel<S: ChunkStore + Sync>(
+    store: &S,
+    updates: &[(Hash, Option<Hash>)],
+) -> Result<TreeUpdate, ChainError> {
+    if updates.len() < PARALLEL_MIN_UPDATES {
+        return apply_updates(store, updates);
+    }
+    check_sorted(updates)?;
+    let existing = store.get_chunk(&ChunkPos::ROOT)?;
+    let existed = existing.is_some();
+    let base = existing.unwrap_or_default();
+    let cut_nibble = updates[updates.len() / 2].0.nibble(0);
+    let cut = updates.partition_point(|u| u.0.nibble(0) < cut_nibble);
+    let (left, right) = updates.split_at(cut);
+    let half = |ups: &[(Hash, Option<Hash>)]| -> Result<(Chunk, Writes), ChainError> {
+        let mut chunk = base.clone();
+        let mut writes = Writes::new();
+        update_groups(store, ChunkPos::ROOT, &mut chunk, ups, &mut writes)?;
+        Ok((chunk, writes))
+    };
+    let (l, r) = std::thread::scope(|s| {
+        let worker = s.spawn(|| half(left));
+        let r = half(right);
+        (worker.join(), r)
+    });
+    let (l_chunk, mut writes) =
+        l.map_err(|_| ChainError::Store("state tree worker panicked".into()))??;
+    let (r_chunk, r_writes) = r?;
+    writes.extend(r_writes);
+    let mut chunk = base;
+    for (i, slot) in chunk.slots.iter_mut().enumerate() {
+        *slot = if (i as u8) < cut_nibble {
+            l_chunk.slots[i]
+        } else {
+            r_chunk.slots[i]
+        };
+    }
+    let slot = finish_chunk(ChunkPos::ROOT, existed, chunk, &mut writes);
+    Ok(TreeUpdate {
+        root: slot.hash(),
+        writes,
+    })
+}
+
+fn check_sorted(updates: &[(Hash, Option<Hash>)]) -> Result<(), ChainError> {
+    if updates.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(ChainError::Store(
+            "state updates must be sorted by key without duplicates".into(),
+        ));
+    }
+    Ok(())
+}
+
 type Writes = Vec<(ChunkPos, Option<Chunk>)>;
 
 fn update_chunk(
@@ -44,12 +100,24 @@ fn update_chunk(
     ups: &[(Hash, Option<Hash>)],
     writes: &mut Writes,
 ) -> Result<Slot, ChainError> {
+    let existed = existing.is_some();
+    let mut chunk = existing.unwrap_or_default();
+    update_groups(store, pos, &mut chunk, ups, writes)?;
+    Ok(finish_chunk(pos, existed, chunk, writes))
+}
+
+/// Updates the slots of `chunk` (at `pos`) that `ups` fall into, one nibble group at a time.
+fn update_groups(
+    store: &impl ChunkStore,
+    pos: ChunkPos,
+    chunk: &mut Chunk,
+    ups: &[(Hash, Option<Hash>)],
+    writes: &mut Writes,
+) -> Result<(), ChainError> {
     let depth = pos.depth as usize;
     if depth >= 64 {
         return Err(ChainError::Store("state tree deeper than the key".into()));
     }
-    let existed = existing.is_some();
-    let mut chunk = existing.unwrap_or_default();
     let mut i = 0;
     while i < ups.len() {
         let n = ups[i].0.nibble(depth);
@@ -61,6 +129,12 @@ fn update_chunk(
         chunk.slots[n as usize] = update_slot(store, pos.child(n), slot, &ups[i..j], writes)?;
         i = j;
     }
+    Ok(())
+}
+
+/// Writes (or deletes) an updated chunk and returns the slot its parent holds for it: a
+/// chunk left with one leaf (or none) below the root collapses into its parent's slot.
+fn finish_chunk(pos: ChunkPos, existed: bool, chunk: Chunk, writes: &mut Writes) -> Slot {
     if pos.depth > 0 {
         let mut occupied = chunk.slots.iter().filter(|s| !s.is_empty());
         let only = match (occupied.next(), occupied.next()) {
@@ -72,16 +146,16 @@ fn update_chunk(
             if existed {
                 writes.push((pos, None));
             }
-            return Ok(moved_up);
+            return moved_up;
         }
     }
     let hash = chunk.hash();
     writes.push((pos, Some(chunk)));
-    Ok(if pos.depth == 0 || !hash.is_zero() {
+    if pos.depth == 0 || !hash.is_zero() {
         Slot::Child { hash }
     } else {
         Slot::Empty
-    })
+    }
 }
 
 fn update_slot(

@@ -358,3 +358,57 @@ fn a_corrupt_store_cannot_make_proving_panic() {
     assert!(smt::prove(&store, &key).is_err());
     assert!(smt::apply_updates(&store, &[(key, Some(h(3)))]).is_err());
 }
+
+/// The two-thread update gives the same root and the same writes, in the same order, as the
+/// sequential one — across batches that insert, overwrite and delete, on a tree that
+/// already holds keys, and whatever nibble the cut falls on.
+#[test]
+fn parallel_updates_equal_sequential_ones() {
+    let mut store = Store::new();
+    let mut next = 0u64;
+    for round in 0..6u64 {
+        let n = smt::PARALLEL_MIN_UPDATES + 300 * round as usize;
+        let mut batch: BTreeMap<Hash, Option<Hash>> = BTreeMap::new();
+        // New keys, and every third existing key overwritten or (every other round) deleted.
+        for _ in 0..n {
+            batch.insert(h(next), Some(h(next ^ 0xabcd)));
+            next += 1;
+        }
+        for k in store
+            .values()
+            .flat_map(|c| c.slots.iter())
+            .filter_map(|s| match s {
+                smt::Slot::Leaf { key, .. } => Some(*key),
+                _ => None,
+            })
+            .step_by(3)
+            .collect::<Vec<_>>()
+        {
+            batch.insert(k, (round % 2 == 0).then(|| h(round)));
+        }
+        let ups: Vec<(Hash, Option<Hash>)> = batch.into_iter().collect();
+        let seq = smt::apply_updates(&store, &ups).unwrap();
+        let par = smt::apply_updates_parallel(&store, &ups).unwrap();
+        assert_eq!(par.root, seq.root, "round {round}");
+        assert_eq!(par.writes, seq.writes, "round {round}");
+        for (pos, chunk) in seq.writes {
+            match chunk {
+                Some(c) => store.insert(pos, c),
+                None => store.remove(&pos),
+            };
+        }
+    }
+    // Updates all under one first nibble: the cut leaves one side empty.
+    let ups: Vec<(Hash, Option<Hash>)> = (0..smt::PARALLEL_MIN_UPDATES as u64 * 2)
+        .map(|i| {
+            let mut k = h(i).0;
+            k[0] &= 0x0f;
+            (Hash(k), Some(h(i)))
+        })
+        .collect::<BTreeMap<_, _>>()
+        .into_iter()
+        .collect();
+    let seq = smt::apply_updates(&store, &ups).unwrap();
+    let par = smt::apply_updates_parallel(&store, &ups).unwrap();
+    assert_eq!((par.root, par.writes), (seq.root, seq.writes));
+}

@@ -543,5 +543,5 @@ fn tree_update(view: &TipView<'_>, executed: &Executed) -> Result<TreeUpdate, St
         .iter()
         .map(|(k, v)| (*k, v.as_deref().map(smt::value_hash)))
         .collect();
-    Ok(smt::apply_updates(view, &updates)?)
+    Ok(smt::apply_updates_parallel(view, &updates)?)
 }
