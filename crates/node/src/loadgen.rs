@@ -4,8 +4,10 @@
 //! Then every measured transaction is signed before the clock starts, and submitted in
 //! binary batches (`POST /v1/txs/batch?wait=final`) over `--connections` concurrent
 //! requests, paced to `--rate` transactions per second (or as fast as the node takes them).
-//! A batch's submit-to-final time counts for each of its transactions. Bounded: it stops
-//! after `--duration-s` or when the pre-signed transactions run out.
+//! A batch's submit-to-final time counts for each of its transactions; at a target rate it
+//! counts from when the batch was due, so a node that falls behind cannot hide its queue
+//! behind busy connections. Bounded: it stops after `--duration-s` or when the pre-signed
+//! transactions run out.
 
 use crate::keyfile::read_key_file;
 use anyhow::{bail, Context};
@@ -339,15 +341,19 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
                 if i >= batches.len() || Instant::now() >= deadline {
                     break;
                 }
-                if rate > 0 {
-                    // Batch i is due at start + i·batch/rate.
+                // At a target rate, batch i is due at start + i·batch/rate, and its latency
+                // counts from then: a batch that waited for a free connection because the
+                // node fell behind is late by that wait too (no coordinated omission).
+                let due = if rate > 0 {
                     let due =
                         start + Duration::from_secs_f64(i as f64 * batch as f64 / rate as f64);
                     tokio::time::sleep_until(due.into()).await;
-                }
-                let sent = Instant::now();
+                    due
+                } else {
+                    Instant::now()
+                };
                 match client.submit_measured(batches[i].clone()).await {
-                    Ok(r) => results.push((sent.elapsed(), r)),
+                    Ok(r) => results.push((due.elapsed(), r)),
                     Err(e) => eprintln!("loadgen: batch {i} failed: {e}"),
                 }
             }
