@@ -4,9 +4,9 @@
 //! Then every measured transaction is signed before the clock starts, and submitted in
 //! binary batches (`POST /v1/txs/batch?wait=final`) over `--connections` concurrent
 //! requests, paced to `--rate` transactions per second (or as fast as the node takes them).
-//! A batch's submit-to-final time counts for each of its transactions; at a target rate it
-//! counts from when the batch was due, so a node that falls behind cannot hide its queue
-//! behind busy connections. Bounded: it stops after `--duration-s` or when the pre-signed
+//! A batch's submit-to-final time counts for each of its transactions; at a target rate, a
+//! batch that found every connection busy past its due time counts from that due time, so
+//! a node that falls behind cannot hide its queue behind busy connections. Bounded: it stops after `--duration-s` or when the pre-signed
 //! transactions run out.
 
 use crate::keyfile::read_key_file;
@@ -341,19 +341,20 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
                 if i >= batches.len() || Instant::now() >= deadline {
                     break;
                 }
-                // At a target rate, batch i is due at start + i·batch/rate, and its latency
-                // counts from then: a batch that waited for a free connection because the
-                // node fell behind is late by that wait too (no coordinated omission).
-                let due = if rate > 0 {
+                // At a target rate, batch i is due at start + i·batch/rate. If this
+                // connection came free only after that (the node fell behind), the latency
+                // counts from the due time, so the queue is not hidden (no coordinated
+                // omission); otherwise from the send, so timer jitter is not counted.
+                let free_at = Instant::now();
+                let mut from = free_at;
+                if rate > 0 {
                     let due =
                         start + Duration::from_secs_f64(i as f64 * batch as f64 / rate as f64);
                     tokio::time::sleep_until(due.into()).await;
-                    due
-                } else {
-                    Instant::now()
-                };
+                    from = if free_at > due { due } else { Instant::now() };
+                }
                 match client.submit_measured(batches[i].clone()).await {
-                    Ok(r) => results.push((due.elapsed(), r)),
+                    Ok(r) => results.push((from.elapsed(), r)),
                     Err(e) => eprintln!("loadgen: batch {i} failed: {e}"),
                 }
             }
