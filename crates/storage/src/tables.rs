@@ -126,6 +126,10 @@ pub fn descriptors(cache: &Cache, write_buffer_bytes: usize) -> Vec<ColumnFamily
             // (The database-wide cap in `Ledger::open` bounds the sum.)
             o.set_write_buffer_size(write_buffer_bytes.max(4 << 20));
             o.set_max_write_buffer_number(3);
+            // Keys are hashes, so every level-0 file overlaps all of level 1 and each
+            // L0→L1 compaction rewrites level 1: waiting for 8 files instead of 4 halves
+            // that share (60 s dev run: compaction output 0.51 → 0.37 of what flushes write).
+            o.set_level_zero_file_num_compaction_trigger(8);
             if memtable_bloom {
                 // Most point lookups miss (replay checks, "already final?"): a bloom filter
                 // over whole keys lets them skip the memtables' skiplists.
