@@ -39,8 +39,10 @@ pub mod defaults {
     /// Large memtables mean fewer level-0 files and less compaction competing with block
     /// execution; a 10,000-transaction block writes ~10 MB.
     pub const STORAGE_WRITE_BUFFER_MB: usize = 256;
-    /// Compaction in bursts stalls block execution on small machines: rate-limited, the
-    /// 4-validator localnet's p99 at 3,000 tx/s fell from ~500 ms to ~160 ms (BENCHMARKS.md).
+    /// Unlimited: a single node must flush as fast as it writes (a 64 MiB/s limit stalled a
+    /// dev node at full speed). Nodes sharing one machine set a limit — `localnet init`
+    /// writes 64, which took the 4-validator localnet's p99 at 3,000 tx/s from ~500 ms to
+    /// ~160 ms (BENCHMARKS.md).
     pub const STORAGE_COMPACTION_RATE_MB: u64 = 0;
     pub const LOG_LEVEL: &str = "info";
     /// Round timeouts (base + round × delta), sized for validators on one LAN or machine.

@@ -6,8 +6,8 @@
 //! requests, paced to `--rate` transactions per second (or as fast as the node takes them).
 //! A batch's submit-to-final time counts for each of its transactions; at a target rate, a
 //! batch that found every connection busy past its due time counts from that due time, so
-//! a node that falls behind cannot hide its queue behind busy connections. Bounded: it stops after `--duration-s` or when the pre-signed
-//! transactions run out.
+//! a node that falls behind cannot hide its queue behind busy connections. Bounded: it
+//! stops after `--duration-s` or when the pre-signed transactions run out.
 
 use crate::keyfile::read_key_file;
 use anyhow::{bail, Context};

@@ -96,7 +96,7 @@ impl Node {
     /// Whether the block after the tip is certified by this validator alone.
     fn sole_validator_after_tip(&self) -> anyhow::Result<bool> {
         let set = self.ledger.validator_set_after_tip()?;
-        Ok(set.len() == 1 && set.contains(&self.key.public()))
+        Ok(super::role_in(&set, &self.key) == super::Role::SoleValidator)
     }
 
     /// Tells everyone waiting on the batch that it will not be included.
