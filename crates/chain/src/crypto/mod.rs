@@ -1,9 +1,8 @@
 //! Keys and signatures (ed25519-dalek), batch verification, and bearer codes.
 //!
-//! Public keys and signatures travel as plain bytes; they are decompressed only when a
-//! signature is checked. The consensus rule for a single signature is `verify_strict`
-//! (no small-order keys, canonical encodings); blocks are checked with batch verification
-//! and fall back to single checks to name the culprit (docs/adr/004-signatures.md).
+//! Public keys and signatures travel as plain bytes; they are decoded only when a signature
+//! is checked, under one rule for single and batch checks ([`verify`],
+//! docs/adr/004-signatures.md).
 
 use crate::hash::tag;
 use crate::ChainError;
@@ -11,7 +10,10 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
-use std::sync::OnceLock;
+
+pub mod verify;
+
+pub use verify::verify_batch;
 
 /// An ed25519 public key, 32 bytes. JSON: hex.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -26,24 +28,25 @@ impl PublicKey {
         hex::encode(self.0)
     }
 
-    /// Decompresses the key, refusing encodings that are not points and small-order points.
+    /// Decodes the key under the signature rule (canonical encoding, a curve point, not of
+    /// small order), as ed25519-dalek's key type.
     pub fn to_verifying_key(&self) -> Result<VerifyingKey, ChainError> {
-        let vk = VerifyingKey::from_bytes(&self.0)
-            .map_err(|_| ChainError::InvalidPublicKey(self.to_hex()))?;
-        if vk.is_weak() {
-            return Err(ChainError::InvalidPublicKey(self.to_hex()));
-        }
-        Ok(vk)
+        verify::key_point(self).ok_or_else(|| ChainError::InvalidPublicKey(self.to_hex()))?;
+        VerifyingKey::from_bytes(&self.0).map_err(|_| ChainError::InvalidPublicKey(self.to_hex()))
     }
 
-    /// Checks `sig` over `msg` with the strict single-signature rule.
+    /// Checks `sig` over `msg` with the chain's signature rule ([`verify`]).
     pub fn verify(&self, msg: &[u8], sig: &Signature) -> Result<(), ChainError> {
-        let vk = self.to_verifying_key()?;
-        let s = ed25519_dalek::Signature::from_bytes(&sig.0);
-        vk.verify_strict(msg, &s)
-            .map_err(|_| ChainError::BadSignature {
+        if verify::key_point(self).is_none() {
+            return Err(ChainError::InvalidPublicKey(self.to_hex()));
+        }
+        if verify::verify_one(self, msg, sig) {
+            Ok(())
+        } else {
+            Err(ChainError::BadSignature {
                 signer: self.to_hex(),
             })
+        }
     }
 }
 
@@ -154,64 +157,6 @@ impl Keypair {
 
     pub fn sign(&self, msg: &[u8]) -> Signature {
         Signature(self.signing.sign(msg).to_bytes())
-    }
-}
-
-/// Decompressed keys kept across batch checks, at most this many (~200 bytes each).
-const KEY_CACHE_ENTRIES: usize = 65_536;
-
-/// The key decompressed, through a process-wide bounded cache. Decompression costs ~3 µs,
-/// as much as a third of a batched signature check, and keys repeat across batches: a site
-/// signs every redemption it registers, customers come back. Only valid keys are cached;
-/// the cache changes how fast a check is, never its answer.
-fn decompressed(pk: &PublicKey) -> Option<VerifyingKey> {
-    static CACHE: OnceLock<quick_cache::sync::Cache<PublicKey, VerifyingKey>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| quick_cache::sync::Cache::new(KEY_CACHE_ENTRIES));
-    if let Some(vk) = cache.get(pk) {
-        return Some(vk);
-    }
-    let vk = pk.to_verifying_key().ok()?;
-    cache.insert(*pk, vk);
-    Some(vk)
-}
-
-/// Verifies many signatures at once (about 11 µs a signature here instead of 30 µs).
-/// On failure, returns the indexes of the items whose single strict check fails, so the
-/// caller can refuse exactly those.
-pub fn verify_batch(items: &[(PublicKey, &[u8], Signature)]) -> Result<(), Vec<usize>> {
-    if items.is_empty() {
-        return Ok(());
-    }
-    let mut keys = Vec::with_capacity(items.len());
-    let mut bad_key = Vec::new();
-    for (i, (pk, _, _)) in items.iter().enumerate() {
-        match decompressed(pk) {
-            Some(vk) => keys.push(vk),
-            None => bad_key.push(i),
-        }
-    }
-    if bad_key.is_empty() {
-        let msgs: Vec<&[u8]> = items.iter().map(|(_, m, _)| *m).collect();
-        let sigs: Vec<ed25519_dalek::Signature> = items
-            .iter()
-            .map(|(_, _, s)| ed25519_dalek::Signature::from_bytes(&s.0))
-            .collect();
-        if ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok() {
-            return Ok(());
-        }
-    }
-    let bad: Vec<usize> = items
-        .iter()
-        .enumerate()
-        .filter(|(_, (pk, m, s))| pk.verify(m, s).is_err())
-        .map(|(i, _)| i)
-        .collect();
-    if bad.is_empty() {
-        // The batch equation failed but every single strict check passed: impossible for
-        // honest signatures; refuse them all rather than guess.
-        Err((0..items.len()).collect())
-    } else {
-        Err(bad)
     }
 }
 
