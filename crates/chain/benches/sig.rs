@@ -1,5 +1,5 @@
-//! Signature checks as a block of 1,000 redemptions makes them: 2,000 signatures, one site
-//! key and 1,000 holder keys. The chain's batch check (cofactored, a key's terms summed)
+//! Signature checks as a batch of redemptions makes them: for 1,000 redemptions, 2,000
+//! signatures, one site key and 1,000 holder keys; likewise for 200. The chain's batch check (cofactored, a key's terms summed)
 //! next to ed25519-dalek's `verify_batch` (cofactorless, one term per signature) and to
 //! single checks.
 //!
@@ -11,12 +11,18 @@ use couponchain_chain::crypto::{verify_batch, Keypair, PublicKey, Signature};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn benches(c: &mut Criterion) {
-    const TXS: usize = 1_000;
+    // A block's batch, and an admission batch (the load generator submits 200 at a time).
+    for txs in [1_000, 200] {
+        group(c, txs);
+    }
+}
+
+fn group(c: &mut Criterion, txs: usize) {
     let site = Keypair::from_seed("site");
-    let holders: Vec<Keypair> = (0..TXS)
+    let holders: Vec<Keypair> = (0..txs)
         .map(|i| Keypair::from_seed(&format!("holder {i}")))
         .collect();
-    let mut owned: Vec<(PublicKey, Vec<u8>, Signature)> = Vec::with_capacity(2 * TXS);
+    let mut owned: Vec<(PublicKey, Vec<u8>, Signature)> = Vec::with_capacity(2 * txs);
     for (i, h) in holders.iter().enumerate() {
         let auth = format!("authorization {i}: redeem coupon {i:064x} at the site").into_bytes();
         let envelope =
@@ -38,7 +44,7 @@ fn benches(c: &mut Criterion) {
         .map(|(_, _, s)| ed25519_dalek::Signature::from_bytes(&s.0))
         .collect();
 
-    let mut g = c.benchmark_group("sig_2000");
+    let mut g = c.benchmark_group(format!("sig_{}", 2 * txs));
     g.throughput(Throughput::Elements(items.len() as u64));
     g.sample_size(20);
     g.bench_function("chain_verify_batch", |b| {
