@@ -34,6 +34,11 @@ fn layout_is_fixed_width_little_endian() {
     assert_eq!(&b[57..61], &2u32.to_le_bytes());
     assert_eq!(&b[61..93], &[7u8; 32]);
     assert_eq!(b.len(), 93 + 32);
+    // A signed transaction: the envelope, then the signature's 64 raw bytes.
+    let signed = sample();
+    let sb = encode(&signed);
+    assert_eq!(&sb[..b.len()], &b[..]);
+    assert_eq!(&sb[b.len()..], &signed.signature.0[..]);
 }
 
 #[test]
