@@ -46,7 +46,7 @@ fn strict_point(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
 }
 
 /// The key decoded under condition 1, through a process-wide bounded cache: decoding costs
-/// ~3 µs, a third of a batched check, and keys repeat (a site signs every redemption it
+/// ~3 µs, nearly half a batched check, and keys repeat (a site signs every redemption it
 /// registers; customers come back). Only valid keys are cached; the cache changes how fast
 /// a check is, never its answer.
 pub(crate) fn key_point(pk: &PublicKey) -> Option<EdwardsPoint> {
@@ -152,7 +152,7 @@ fn batch_equation_holds(items: &[(&PublicKey, Decoded, &[u8; 64])]) -> bool {
         .is_identity()
 }
 
-/// Checks many signatures at once (about 8 µs a signature here instead of 30 µs alone).
+/// Checks many signatures at once (about 7 µs a signature here instead of 19 µs alone).
 /// On failure, returns the indexes of exactly the items that fail the rule alone, so the
 /// caller can refuse those and keep the others.
 pub fn verify_batch(items: &[(PublicKey, &[u8], Signature)]) -> Result<(), Vec<usize>> {
