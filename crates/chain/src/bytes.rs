@@ -5,32 +5,32 @@ use serde::de::{Error as _, SeqAccess, Visitor};
 use serde::{Deserializer, Serializer};
 use std::fmt;
 
-/// Serializes `bytes` as hex (JSON) or as a fixed-length tuple of bytes (bincode).
+/// Serializes `bytes` as hex (JSON) or as the N raw bytes (bincode).
 ///
-/// The binary form is the N raw bytes. Arrays whose length is a multiple of 8 (keys,
-/// hashes, signatures) go as N/8 little-endian `u64` words: the canonical configuration
-/// writes integers fixed-width and little-endian, so the bytes are the same and the encoder
-/// is called 8 times less (encoding was ~6 % of a node at full load). The test vectors in
-/// `docs/test-vectors.json` pin the bytes.
+/// The raw bytes go through serde as N/8 little-endian `u64` words: the canonical
+/// configuration writes integers fixed-width and little-endian, so the bytes are the same
+/// and the encoder is called 8 times less (encoding was ~6 % of a node at full load). The
+/// test vectors in `docs/test-vectors.json` pin the bytes. Every array the chain encodes
+/// this way (keys, hashes, signatures) is a multiple of 8 bytes long; another length does
+/// not compile.
 pub fn serialize<S: Serializer, const N: usize>(bytes: &[u8; N], s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeTuple;
+    const {
+        assert!(
+            N.is_multiple_of(8),
+            "fixed byte arrays must be a multiple of 8 long"
+        )
+    };
     if s.is_human_readable() {
-        s.serialize_str(&hex::encode(bytes))
-    } else if N.is_multiple_of(8) {
-        let mut t = s.serialize_tuple(N / 8)?;
-        for chunk in bytes.chunks_exact(8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            t.serialize_element(&u64::from_le_bytes(word))?;
-        }
-        t.end()
-    } else {
-        let mut t = s.serialize_tuple(N)?;
-        for b in bytes {
-            t.serialize_element(b)?;
-        }
-        t.end()
+        return s.serialize_str(&hex::encode(bytes));
     }
+    let mut t = s.serialize_tuple(N / 8)?;
+    for chunk in bytes.chunks_exact(8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        t.serialize_element(&u64::from_le_bytes(word))?;
+    }
+    t.end()
 }
 
 /// The inverse of [`serialize`].
@@ -38,10 +38,14 @@ pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(d: D) -> Result<[u
     if d.is_human_readable() {
         let s: std::borrow::Cow<'de, str> = serde::Deserialize::deserialize(d)?;
         parse_hex::<N>(&s).map_err(D::Error::custom)
-    } else if N.is_multiple_of(8) {
-        d.deserialize_tuple(N / 8, WordsVisitor::<N>)
     } else {
-        d.deserialize_tuple(N, ArrayVisitor::<N>)
+        const {
+            assert!(
+                N.is_multiple_of(8),
+                "fixed byte arrays must be a multiple of 8 long"
+            )
+        };
+        d.deserialize_tuple(N / 8, WordsVisitor::<N>)
     }
 }
 
@@ -60,24 +64,6 @@ pub fn parse_hex<const N: usize>(s: &str) -> Result<[u8; N], String> {
     let mut out = [0u8; N];
     hex::decode_to_slice(s, &mut out).map_err(|e| format!("invalid hex: {e}"))?;
     Ok(out)
-}
-
-struct ArrayVisitor<const N: usize>;
-
-impl<'de, const N: usize> Visitor<'de> for ArrayVisitor<N> {
-    type Value = [u8; N];
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "{N} bytes")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<[u8; N], A::Error> {
-        let mut out = [0u8; N];
-        for (i, slot) in out.iter_mut().enumerate() {
-            *slot = seq
-                .next_element()?
-                .ok_or_else(|| A::Error::invalid_length(i, &self))?;
-        }
-        Ok(out)
-    }
 }
 
 /// Reads N bytes written as N/8 little-endian `u64` words (see [`serialize`]).

@@ -59,6 +59,16 @@ pub enum ReceiptDetail {
     Brief,
 }
 
+impl SubmitParams {
+    /// The outcome as the submission asked for it (`receipts=brief` or the whole receipt).
+    pub fn shape(&self, outcome: crate::api::SubmitOutcome) -> crate::api::SubmitOutcome {
+        match self.receipts {
+            Some(ReceiptDetail::Brief) => outcome.into_brief(),
+            Some(ReceiptDetail::Full) | None => outcome,
+        }
+    }
+}
+
 /// `GET /v1/owners/{key}/coupons`.
 #[derive(Clone, Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

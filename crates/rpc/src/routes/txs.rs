@@ -6,7 +6,7 @@ use super::{blocking, ApiBody, AppState};
 use crate::api::{ErrorBody, NodeApi, SubmitOutcome, SubmitStatus};
 use crate::body::{parse_batch_body, parse_submit_body};
 use crate::openapi::{BatchJson, CanonicalBytes, SubmitJson};
-use crate::params::{parse_hash, wait_duration, ApiPath, ApiQuery, ReceiptDetail, SubmitParams};
+use crate::params::{parse_hash, wait_duration, ApiPath, ApiQuery, SubmitParams};
 use crate::views::{BatchResults, TxState, TxStatusView};
 use crate::RpcError;
 use axum::extract::State;
@@ -56,10 +56,7 @@ pub(crate) async fn submit<A: NodeApi>(
         .next()
         .ok_or_else(|| RpcError::Internal(format!("the node returned no outcome for {id}")))?;
     st.metrics.count_submitted(outcome.status);
-    let outcome = match params.receipts {
-        Some(ReceiptDetail::Brief) => outcome.into_brief(),
-        _ => outcome,
-    };
+    let outcome = params.shape(outcome);
     let status = match outcome.status {
         SubmitStatus::Refused => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::OK,
@@ -108,7 +105,7 @@ pub(crate) async fn submit_batch<A: NodeApi>(
         }));
     }
     let expected = txs.len();
-    let mut results: Vec<SubmitOutcome> = st.api.submit(txs, wait).await;
+    let results: Vec<SubmitOutcome> = st.api.submit(txs, wait).await;
     if results.len() != expected {
         return Err(RpcError::Internal(format!(
             "the node returned {} outcomes for {expected} transactions",
@@ -118,9 +115,7 @@ pub(crate) async fn submit_batch<A: NodeApi>(
     for r in &results {
         st.metrics.count_submitted(r.status);
     }
-    if let Some(ReceiptDetail::Brief) = params.receipts {
-        results = results.into_iter().map(SubmitOutcome::into_brief).collect();
-    }
+    let results = results.into_iter().map(|o| params.shape(o)).collect();
     Ok(Json(BatchResults { results }))
 }
 
