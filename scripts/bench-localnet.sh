@@ -3,7 +3,10 @@
 #  1. 4 validators + 1 replica (+ 1 replica kept stopped), fresh, in a temporary folder;
 #  2. redemptions at full speed for DURATION s (default 300), sampling every 30 s the
 #     transactions final (validator-0's metrics) and every node's resident memory;
-#  3. redemptions at RATE tx/s (default: half of what step 2 sustained) for 60 s;
+#  3. redemptions at RATE tx/s (default: half of what step 2 sustained) for 60 s.
+#     Steps 2 and 3 each start measuring once all five nodes report their storage settled
+#     (no flush or compaction running or due) after the load generator's setup, which
+#     issues the coupons far faster than a real network would;
 #  4. the stopped replica starts from genesis and catches up; its speed is reported.
 # Bounded: every step has a time limit; all nodes are stopped at the end.
 #
@@ -50,10 +53,12 @@ final_txs() { curl -s "$1/metrics" | awk '/^couponchain_block_txs_sum/ {printf "
 rss_all() { for p in "${PIDS[@]}"; do ps -o rss= -p "$p" 2>/dev/null | awk '{printf "%d ", $1/1024}'; done; }
 
 V0="http://127.0.0.1:$RPC"
+SETTLE=()
+for i in 0 1 2 3 4; do SETTLE+=(--settle-rpc "http://127.0.0.1:$((RPC + i))"); done
 echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "== full speed, redemptions, ${DURATION} s (4 validators + 1 replica + loadgen on this machine)"
 "$BIN" loadgen --rpc "$V0" --mode redeem --rate 0 --duration-s "$DURATION" \
-  --max-txs $((DURATION * 9000)) --node-pid "${PIDS[0]}" >"$DIR/full.txt" 2>"$DIR/full.err" &
+  --max-txs $((DURATION * 9000)) --node-pid "${PIDS[0]}" "${SETTLE[@]}" >"$DIR/full.txt" 2>"$DIR/full.err" &
 LG=$!
 # Sample while the measured part runs (it starts after the unmeasured setup).
 until grep -q "running for" "$DIR/full.err" 2>/dev/null; do
@@ -69,11 +74,12 @@ while kill -0 $LG 2>/dev/null; do
   prev=$now
 done
 wait $LG || true
+grep "settled\|still busy" "$DIR/full.err" | sed 's/^/   /' || true
 cat "$DIR/full.txt"
 sustained=$(awk '/^throughput/ {print $2}' "$DIR/full.txt")
 if [ "$HALF" = 0 ]; then HALF=$(( ${sustained%.*} / 2 )); fi
 echo "== half rate: $HALF tx/s for 60 s"
-"$BIN" loadgen --rpc "$V0" --mode redeem --rate "$HALF" --duration-s 60 2>/dev/null
+"$BIN" loadgen --rpc "$V0" --mode redeem --rate "$HALF" --duration-s 60 "${SETTLE[@]}" 2>&1 | grep -v '^loadgen: \(setting\|issuing\|waiting\)'
 echo "== catch-up: a new replica from genesis"
 read -r _ R1 _ <<<"${NODES[5]}"
 target=$(height "$V0")

@@ -66,6 +66,15 @@ pub struct LoadgenArgs {
     /// duration at full speed); the run ends early if they run out.
     #[arg(long)]
     pub max_txs: Option<usize>,
+    /// Before the measured part, wait until each of these nodes (RPC URLs; repeat the flag)
+    /// reports no flush or compaction running or due: a setup that issues millions of
+    /// coupons in minutes leaves every node compaction work a real network's gradual
+    /// issuance would not, and the measurement should not inherit it.
+    #[arg(long = "settle-rpc")]
+    pub settle_rpc: Vec<String>,
+    /// Give up waiting for storage to settle after this long (and measure anyway).
+    #[arg(long, default_value_t = 600)]
+    pub settle_max_s: u64,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -312,9 +321,25 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         bail!("--mode must be redeem or issue");
     }
 
+    let signed = txs.len();
+    // Request bodies are encoded before the clock starts, like the signatures.
+    let batches: Arc<Vec<Vec<u8>>> = Arc::new(
+        txs.chunks(args.batch)
+            .map(|c| encoding::encode(&c.to_vec()))
+            .collect(),
+    );
+    drop(txs);
+    if !args.settle_rpc.is_empty() {
+        settle(
+            &client.http,
+            &args.settle_rpc,
+            Duration::from_secs(args.settle_max_s),
+        )
+        .await;
+    }
     eprintln!(
         "loadgen: {} {} transactions signed; running for {} s at {} ...",
-        txs.len(),
+        signed,
         args.mode,
         args.duration_s,
         if args.rate > 0 {
@@ -323,13 +348,6 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
             "full speed".into()
         }
     );
-    // Request bodies are encoded before the clock starts, like the signatures.
-    let batches: Arc<Vec<Vec<u8>>> = Arc::new(
-        txs.chunks(args.batch)
-            .map(|c| encoding::encode(&c.to_vec()))
-            .collect(),
-    );
-    drop(txs);
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let deadline = start + Duration::from_secs(args.duration_s);
@@ -466,6 +484,81 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The storage gauges that must all read zero for a node's storage to count as settled.
+const SETTLED_GAUGES: [&str; 4] = [
+    "couponchain_storage_pending_compaction_bytes",
+    "couponchain_storage_running_compactions",
+    "couponchain_storage_running_flushes",
+    "couponchain_storage_immutable_memtables",
+];
+
+/// Waits (at most `max`) until every node's storage gauges read zero three polls in a row.
+async fn settle(http: &reqwest::Client, urls: &[String], max: Duration) {
+    let start = Instant::now();
+    let mut quiet = 0;
+    let mut reported = start;
+    while quiet < 3 {
+        if start.elapsed() >= max {
+            eprintln!(
+                "loadgen: storage still busy after {} s; measuring anyway",
+                max.as_secs()
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut busy = Vec::new();
+        for url in urls {
+            let metrics = match fetch_metrics(http, url).await {
+                Ok(m) => m,
+                Err(e) => {
+                    busy.push(format!("{url}: {e}"));
+                    continue;
+                }
+            };
+            for gauge in SETTLED_GAUGES {
+                match gauge_value(&metrics, gauge) {
+                    Some(0) => {}
+                    Some(v) => busy.push(format!("{url}: {gauge} {v}")),
+                    None => busy.push(format!("{url}: no {gauge}")),
+                }
+            }
+        }
+        quiet = if busy.is_empty() { quiet + 1 } else { 0 };
+        if !busy.is_empty() && reported.elapsed() >= Duration::from_secs(30) {
+            reported = Instant::now();
+            eprintln!(
+                "loadgen: waiting for storage to settle: {}",
+                busy.join("; ")
+            );
+        }
+    }
+    eprintln!(
+        "loadgen: {} nodes' storage settled after {:.0} s",
+        urls.len(),
+        start.elapsed().as_secs_f64()
+    );
+}
+
+async fn fetch_metrics(http: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    let url = format!("{}/metrics", url.trim_end_matches('/'));
+    Ok(http
+        .get(&url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?)
+}
+
+/// The value of an unlabelled gauge in Prometheus text format.
+fn gauge_value(metrics: &str, name: &str) -> Option<u64> {
+    metrics.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix(' ')?;
+        rest.trim().parse().ok()
+    })
 }
 
 fn redeem(

@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::net;
 use crate::node::mempool::MempoolLimits;
-use crate::node::metrics::NodeMetrics;
+use crate::node::metrics::{NodeMetrics, StorageCollector};
 use crate::node::{
     run_consensus, run_producer, run_replica, BlockSettings, ConsensusSettings, Inbound, Node,
     NodeHandle, Role,
@@ -68,6 +68,9 @@ pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow:
     let mut registry = prometheus_client::registry::Registry::default();
     let rpc_metrics = RpcMetrics::register(&mut registry);
     let node_metrics = NodeMetrics::register(&mut registry);
+    registry.register_collector(Box::new(StorageCollector {
+        ledger: ledger.clone(),
+    }));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (net, inbound) = match &config.p2p_listen {
         Some(listen) => {

@@ -10,6 +10,7 @@
 mod error;
 mod ledger;
 mod queries;
+mod stats;
 pub mod tables;
 mod tip;
 mod tree;
@@ -17,4 +18,5 @@ mod tree;
 pub use error::StorageError;
 pub use ledger::{Head, Ledger, LedgerOptions, PreparedBlock, StagedBlock};
 pub use queries::{CouponView, HistoryEntry, ProvenRecord, TxView};
+pub use stats::StorageStats;
 pub use tables::{StoredBlock, StoredTx};

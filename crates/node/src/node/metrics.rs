@@ -1,12 +1,15 @@
 //! The node's Prometheus metrics. Each is documented where it is registered; units are the
 //! last word of the name.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use couponchain_storage::Ledger;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::Arc;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CodeLabel {
@@ -93,5 +96,82 @@ impl NodeMetrics {
                 code: code.to_string(),
             })
             .inc();
+    }
+}
+
+/// The storage engine's background state, read from RocksDB on each scrape (a backlog of
+/// compaction or stopped writes is what an operator must see before blocks slow down).
+#[derive(Debug)]
+pub struct StorageCollector {
+    pub ledger: Arc<Ledger>,
+}
+
+impl Collector for StorageCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = match self.ledger.storage_stats() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading storage statistics");
+                return Ok(());
+            }
+        };
+        let gauges: [(&str, &str, u64); 10] = [
+            (
+                "couponchain_storage_pending_compaction_bytes",
+                "Bytes compaction must still rewrite to bring every level under its target",
+                s.pending_compaction_bytes,
+            ),
+            (
+                "couponchain_storage_running_compactions",
+                "Compactions running now",
+                s.running_compactions,
+            ),
+            (
+                "couponchain_storage_running_flushes",
+                "Memtable flushes running now",
+                s.running_flushes,
+            ),
+            (
+                "couponchain_storage_level0_files",
+                "Level-0 table files, all column families",
+                s.level0_files,
+            ),
+            (
+                "couponchain_storage_immutable_memtables",
+                "Full memtables waiting to be flushed",
+                s.immutable_memtables,
+            ),
+            (
+                "couponchain_storage_live_sst_bytes",
+                "Bytes of live table files",
+                s.live_sst_bytes,
+            ),
+            (
+                "couponchain_storage_blob_bytes",
+                "Bytes of blob files (transactions and receipts)",
+                s.blob_bytes,
+            ),
+            (
+                "couponchain_storage_memtable_bytes",
+                "Bytes held in memtables",
+                s.memtable_bytes,
+            ),
+            (
+                "couponchain_storage_writes_stopped",
+                "1 while writes are stopped until compaction catches up",
+                u64::from(s.writes_stopped),
+            ),
+            (
+                "couponchain_storage_delayed_write_rate_bytes",
+                "Rate writes are slowed to while compaction catches up, bytes/s (0: not slowed)",
+                s.delayed_write_rate,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
+            let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
+            gauge.encode(metric)?;
+        }
+        Ok(())
     }
 }

@@ -1,0 +1,74 @@
+//! What RocksDB is doing in the background, for operators and for benchmarks that must not
+//! start measuring while an earlier burst of writes is still being compacted: sizes, the
+//! compaction backlog, running flushes and compactions, and whether writes are being
+//! slowed or stopped to let compaction catch up.
+
+use crate::error::StorageError;
+use crate::ledger::Ledger;
+use crate::tables;
+use rocksdb::properties;
+
+/// A snapshot of the storage engine's state, summed over all column families.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StorageStats {
+    /// Bytes RocksDB estimates compaction must rewrite to bring every level under its target.
+    pub pending_compaction_bytes: u64,
+    pub running_compactions: u64,
+    pub running_flushes: u64,
+    /// Level-0 files (each overlaps the others; reads check them all).
+    pub level0_files: u64,
+    /// Memtables full and waiting to be flushed.
+    pub immutable_memtables: u64,
+    /// Bytes of live table files (blob files not included).
+    pub live_sst_bytes: u64,
+    /// Bytes in blob files (transactions and receipts).
+    pub blob_bytes: u64,
+    /// Bytes in memtables, active and immutable.
+    pub memtable_bytes: u64,
+    /// Writes are stopped until compaction catches up.
+    pub writes_stopped: bool,
+    /// Writes are being slowed to this many bytes per second (0: not slowed).
+    pub delayed_write_rate: u64,
+}
+
+impl StorageStats {
+    /// No flush or compaction running or due: what was written has been digested.
+    pub fn is_settled(&self) -> bool {
+        self.pending_compaction_bytes == 0
+            && self.running_compactions == 0
+            && self.running_flushes == 0
+            && self.immutable_memtables == 0
+    }
+}
+
+impl Ledger {
+    /// Reads the storage engine's counters (cheap: no I/O).
+    pub fn storage_stats(&self) -> Result<StorageStats, StorageError> {
+        let db = self.db();
+        let int = |name: &str| -> Result<u64, StorageError> {
+            Ok(db.property_int_value(name)?.unwrap_or(0))
+        };
+        let mut s = StorageStats {
+            running_compactions: int(properties::NUM_RUNNING_COMPACTIONS.as_str())?,
+            running_flushes: int(properties::NUM_RUNNING_FLUSHES.as_str())?,
+            writes_stopped: int(properties::IS_WRITE_STOPPED.as_str())? != 0,
+            delayed_write_rate: int(properties::ACTUAL_DELAYED_WRITE_RATE.as_str())?,
+            ..StorageStats::default()
+        };
+        let level0 = properties::num_files_at_level(0);
+        for t in tables::ALL {
+            let cf = self.cf(t)?;
+            let cf_int = |name: &str| -> Result<u64, StorageError> {
+                Ok(db.property_int_value_cf(cf, name)?.unwrap_or(0))
+            };
+            s.pending_compaction_bytes +=
+                cf_int(properties::ESTIMATE_PENDING_COMPACTION_BYTES.as_str())?;
+            s.level0_files += cf_int(level0.as_str())?;
+            s.immutable_memtables += cf_int(properties::NUM_IMMUTABLE_MEM_TABLE.as_str())?;
+            s.live_sst_bytes += cf_int(properties::LIVE_SST_FILES_SIZE.as_str())?;
+            s.blob_bytes += cf_int("rocksdb.total-blob-file-size")?;
+            s.memtable_bytes += cf_int(properties::CUR_SIZE_ALL_MEM_TABLES.as_str())?;
+        }
+        Ok(s)
+    }
+}
