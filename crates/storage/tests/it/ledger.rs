@@ -505,6 +505,10 @@ fn transactions_read_back_from_blob_files_after_reopen() {
             .flat_map(|h| l.receipts(h).unwrap().into_iter().map(|r| r.tx))
             .collect();
         assert!(ids.contains(&id));
+        // Nothing flushed yet: everything is in memtables.
+        let s = l.storage_stats().unwrap();
+        assert!(s.memtable_bytes > 0, "{s:?}");
+        assert_eq!((s.live_sst_bytes, s.blob_bytes, s.level0_files), (0, 0, 0));
         ids.sort();
         ids
     };
@@ -519,6 +523,13 @@ fn transactions_read_back_from_blob_files_after_reopen() {
         })
         .count();
     assert!(blobs > 0, "no blob file written");
+    // The storage gauges see the flushed tables and blob files.
+    let s = l.storage_stats().unwrap();
+    assert!(
+        s.live_sst_bytes > 0 && s.blob_bytes > 0 && s.level0_files > 0,
+        "{s:?}"
+    );
+    assert!(!s.writes_stopped, "{s:?}");
     for id in &ids {
         let tx = l.tx(id).unwrap().unwrap();
         assert_eq!(tx.tx.id(), *id);
