@@ -103,12 +103,16 @@ struct Driver {
     /// quorum cannot find a common round again (Algorithm 1 assumes eventual delivery).
     sent: Vec<Message>,
     events: mpsc::Sender<Event>,
+    /// The last final block being made durable while the next height runs on top of it
+    /// (staged as the ledger's tip). At most one: it is awaited before the next is staged.
+    writing: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 /// Reads the persisted signing state. A missing file with blocks already final (`head` >
-/// 0) means the state was lost or this key never signed here (a validator added later):
-/// it may have signed for height `head + 1` before the state was lost, so it abstains
-/// there and takes part from the height after.
+/// 0) means the state was lost or this key never signed here (a validator added later).
+/// It may have signed up to height `head + 2` before the state was lost (block `head + 1`
+/// can have been final and staged, but not yet on disk, while it voted on the next), so it
+/// abstains through there and takes part from the height after.
 fn load_signing_state(path: &PathBuf, head: u64) -> anyhow::Result<SigningState> {
     match std::fs::read(path) {
         Ok(bytes) => couponchain_chain::encoding::decode(&bytes)
@@ -116,13 +120,13 @@ fn load_signing_state(path: &PathBuf, head: u64) -> anyhow::Result<SigningState>
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && head > 0 => {
             tracing::warn!(
                 path = %path.display(),
-                abstain_height = head + 1,
-                "no signing state: this validator will not sign at height {} (it may have \
-                 signed there before its state was lost) and takes part from height {}",
-                head + 1,
-                head + 2
+                abstain_through = head + 2,
+                "no signing state: this validator will not sign through height {} (it may \
+                 have signed there before its state was lost) and takes part from height {}",
+                head + 2,
+                head + 3
             );
-            Ok(SigningState::abstaining_through(head + 1))
+            Ok(SigningState::abstaining_through(head + 2))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SigningState::default()),
         Err(e) => Err(e).with_context(|| format!("reading the signing state {}", path.display())),
@@ -178,6 +182,7 @@ pub async fn run_consensus(
         height_started_ms: 0,
         sent: Vec::new(),
         events,
+        writing: None,
     };
     d.start_height()?;
     let mut stall = tokio::time::interval(STALL_CHECK);
@@ -203,6 +208,9 @@ pub async fn run_consensus(
                 }
             }
         }
+        if d.writing.as_ref().is_some_and(|w| w.is_finished()) {
+            d.finish_write().await?;
+        }
         if d.pending_commit.is_some() {
             d.try_pending_commit().await?;
         }
@@ -211,6 +219,7 @@ pub async fn run_consensus(
         }
         d.maybe_build();
     }
+    d.finish_write().await?;
     // Our proposals that did not win go back to the mempool for whoever builds next.
     for (_, batch) in std::mem::take(&mut d.built) {
         d.node.return_to_mempool(batch, &HashSet::new());
@@ -219,10 +228,11 @@ pub async fn run_consensus(
 }
 
 impl Driver {
+    /// Starts the height after the tip (the last final block, durable or being written).
     fn start_height(&mut self) -> anyhow::Result<()> {
-        let head = self.node.ledger.head();
+        let head = self.node.ledger.tip();
         self.height = head.height + 1;
-        let validators = self.node.ledger.next_validator_set()?;
+        let validators = self.node.ledger.validator_set_after_tip()?;
         let h = self.height;
         self.bodies.retain(|_, b| b.header.height >= h);
         self.bodies_from.clear();
@@ -307,7 +317,7 @@ impl Driver {
         self.fetching = true;
         let net = self.net.clone();
         let events = self.events.clone();
-        let height = self.node.ledger.head().height;
+        let height = self.node.ledger.tip().height;
         tokio::spawn(async move {
             let got = fetch_next(&net, net.connected(), height).await;
             let _ = events.send(Event::Fetched(got)).await;
@@ -496,6 +506,8 @@ impl Driver {
         peer: Option<PeerId>,
         blocks: Vec<Certified>,
     ) -> anyhow::Result<usize> {
+        // Blocks from peers are committed whole (staged and written at once).
+        self.finish_write().await?;
         let node = self.node.clone();
         let applied =
             tokio::task::spawn_blocking(move || node.apply_certified(peer, blocks)).await?;
@@ -548,18 +560,36 @@ impl Driver {
         Ok(())
     }
 
+    /// Waits until the block being written (if any) is durable; an error writing it stops
+    /// the validator (continuing could sign on top of a block this node does not have).
+    async fn finish_write(&mut self) -> anyhow::Result<()> {
+        if let Some(w) = self.writing.take() {
+            w.await.context("the block writer panicked")??;
+        }
+        Ok(())
+    }
+
+    /// Commits a final block as a two-stage pipeline: it becomes the ledger's tip at once
+    /// and the next height starts on top of it, while another thread makes it durable (its
+    /// transactions are reported final only then). Building and checking the next block
+    /// thus overlap with this one's write and fsync instead of waiting for them.
     async fn commit(
         &mut self,
         prepared: PreparedBlock,
         cert: CommitCertificate,
     ) -> anyhow::Result<()> {
+        self.finish_write().await?;
         let hash = prepared.block.hash();
         let block_for_replicas = prepared.block.clone();
         let node = self.node.clone();
         let c = cert.clone();
-        let receipts =
-            tokio::task::spawn_blocking(move || node.apply_final(prepared, &c)).await??;
-        let included: HashSet<TxId> = receipts.iter().map(|r| r.tx).collect();
+        let (staged, included) =
+            tokio::task::spawn_blocking(move || node.stage_final(prepared, c)).await??;
+        let node = self.node.clone();
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            node.write_final(staged).map(|_| ())
+        }));
+        let included: HashSet<TxId> = included.into_iter().collect();
         if let Some(mine) = self.built.remove(&hash) {
             self.node.report_proposed(&mine);
         }
@@ -655,7 +685,7 @@ impl Driver {
 }
 
 impl Node {
-    /// Executes a proposed block against the head (the valid(v) of consensus).
+    /// Executes a proposed block against the tip (the valid(v) of consensus).
     fn check_proposed(
         &self,
         block: Block,
@@ -688,9 +718,9 @@ impl Node {
             .map_err(|e| e.to_string())
     }
 
-    /// Builds a block on the head from the mempool (getValue() of consensus).
+    /// Builds a block on the tip from the mempool (getValue() of consensus).
     fn build_proposal(&self) -> anyhow::Result<(Box<PreparedBlock>, Vec<Taken>)> {
-        let head = self.ledger.head();
+        let head = self.ledger.tip();
         let time_ms = wall_ms().max(head.time_ms);
         let started = Instant::now();
         match self.take_and_prepare(time_ms) {

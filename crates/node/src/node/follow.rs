@@ -10,7 +10,7 @@ use crate::net::Network;
 use couponchain_chain::block::CommitCertificate;
 use couponchain_chain::{encoding, SignedTransaction, TxId};
 use couponchain_runtime::{Receipt, SignatureCheck};
-use couponchain_storage::{Ledger, PreparedBlock};
+use couponchain_storage::{Ledger, PreparedBlock, StagedBlock};
 use libp2p::PeerId;
 use std::time::Instant;
 
@@ -20,27 +20,44 @@ impl Node {
         lock(&self.mempool).contains_signed(id, tx)
     }
 
-    /// Commits a final block (durably), then settles its transactions: removed from the
-    /// mempool, waiters told, metrics and the head watch updated.
+    /// Commits a final block durably ([`Node::stage_final`], then [`Node::write_final`]).
     pub(super) fn apply_final(
         &self,
         prepared: PreparedBlock,
         cert: &CommitCertificate,
     ) -> anyhow::Result<Vec<Receipt>> {
-        let height = prepared.block.header.height;
+        let (staged, _) = self.stage_final(prepared, cert.clone())?;
+        self.write_final(staged)
+    }
+
+    /// Makes a final block the ledger's tip (not durable yet) and takes its transactions out
+    /// of the mempool, so the next block is built on it and without them. Returns the staged
+    /// block for [`Node::write_final`] and the ids of its transactions.
+    pub(super) fn stage_final(
+        &self,
+        prepared: PreparedBlock,
+        cert: CommitCertificate,
+    ) -> anyhow::Result<(StagedBlock, Vec<TxId>)> {
+        let ids: Vec<TxId> = prepared.receipts().iter().map(|r| r.tx).collect();
+        let staged = self.ledger.stage(prepared, Some(cert))?;
+        let mut pool = lock(&self.mempool);
+        pool.remove_all(ids.iter());
+        self.metrics.mempool_txs.set(pool.len() as i64);
+        self.metrics.mempool_bytes.set(pool.bytes() as i64);
+        Ok((staged, ids))
+    }
+
+    /// Writes a staged final block durably (one fsync'd batch), then settles its
+    /// transactions: waiters told, metrics and the head watch updated.
+    pub(super) fn write_final(&self, staged: StagedBlock) -> anyhow::Result<Vec<Receipt>> {
+        let height = staged.header().height;
         let committing = Instant::now();
-        let receipts = self.ledger.commit(prepared, Some(cert))?;
+        let receipts = self.ledger.write_staged(staged)?;
         self.metrics
             .block_commit_seconds
             .observe(committing.elapsed().as_secs_f64());
         self.metrics.block_txs.observe(receipts.len() as f64);
         self.metrics.block_height.set(height as i64);
-        {
-            let mut pool = lock(&self.mempool);
-            pool.remove_all(receipts.iter().map(|r| &r.tx));
-            self.metrics.mempool_txs.set(pool.len() as i64);
-            self.metrics.mempool_bytes.set(pool.bytes() as i64);
-        }
         for r in &receipts {
             self.finish(&r.tx, Finality::Final(r.clone()));
         }
