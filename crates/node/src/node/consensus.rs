@@ -431,6 +431,11 @@ impl Driver {
                     round,
                     step,
                 });
+                if height == self.height && !outs.is_empty() {
+                    // A timeout that moved consensus on: a round without a timely proposal
+                    // or quorum (none fire while the network keeps up).
+                    tracing::info!(height, round, ?step, "consensus timeout acted on");
+                }
                 self.outputs(None, outs)?;
             }
             Event::Checked {
