@@ -36,8 +36,6 @@ pub mod defaults {
     /// tree of about 2.5 million coupons.
     pub const STORAGE_TREE_CACHE_MB: usize = 256;
     pub const STORAGE_SYNC_WRITES: bool = true;
-    /// Compactions at nice 19: block execution first, compaction on the cycles left over.
-    pub const STORAGE_LOW_PRIORITY_COMPACTION: bool = true;
     /// Large memtables mean fewer level-0 files and less compaction competing with block
     /// execution; a 10,000-transaction block writes ~10 MB.
     pub const STORAGE_WRITE_BUFFER_MB: usize = 256;
@@ -159,8 +157,6 @@ pub struct UserStorage {
     /// Flush and compaction writes per second at most, MiB (0: unlimited).
     pub compaction_rate_mb: Option<u64>,
     pub sync_writes: Option<bool>,
-    /// Run RocksDB compactions at the lowest CPU priority.
-    pub low_priority_compaction: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -201,7 +197,6 @@ pub struct Config {
     pub storage_write_buffer_bytes: usize,
     pub storage_compaction_rate_bytes: u64,
     pub storage_sync_writes: bool,
-    pub storage_low_priority_compaction: bool,
     pub log_format: LogFormat,
     pub log_level: String,
     pub p2p_listen: Option<libp2p::Multiaddr>,
@@ -466,10 +461,6 @@ impl UserConfig {
                 .storage
                 .sync_writes
                 .unwrap_or(defaults::STORAGE_SYNC_WRITES),
-            storage_low_priority_compaction: self
-                .storage
-                .low_priority_compaction
-                .unwrap_or(defaults::STORAGE_LOW_PRIORITY_COMPACTION),
             log_format,
             log_level: self.log.level.unwrap_or_else(|| defaults::LOG_LEVEL.into()),
         })

@@ -57,7 +57,6 @@ pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow:
         write_buffer_bytes: config.storage_write_buffer_bytes,
         compaction_rate_bytes: config.storage_compaction_rate_bytes,
         sync_writes: config.storage_sync_writes,
-        low_priority_compaction: config.storage_low_priority_compaction,
     };
     let ledger = Arc::new(
         Ledger::open(&ledger_dir, &genesis, opts)

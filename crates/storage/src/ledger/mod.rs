@@ -32,8 +32,6 @@ pub struct LedgerOptions {
     /// fsync the write-ahead log on every commit, so a committed block survives power loss
     /// and not only a process crash.
     pub sync_writes: bool,
-    /// Run compactions at the lowest CPU priority.
-    pub low_priority_compaction: bool,
 }
 
 impl Default for LedgerOptions {
@@ -44,7 +42,6 @@ impl Default for LedgerOptions {
             write_buffer_bytes: 256 << 20,
             compaction_rate_bytes: 0,
             sync_writes: true,
-            low_priority_compaction: true,
         }
     }
 }
@@ -125,14 +122,6 @@ impl Ledger {
         db_opts.set_max_open_files(512);
         // All column families' memtables together stay under this, whatever each may grow to.
         db_opts.set_db_write_buffer_size(opts.write_buffer_bytes);
-        if opts.low_priority_compaction {
-            // Compactions run at the lowest CPU priority (nice 19): they take the cycles
-            // block execution leaves, instead of delaying a block by seconds when they
-            // start. Flushes keep normal priority so memtables never back up.
-            let mut env = rocksdb::Env::new()?;
-            env.lower_thread_pool_cpu_priority();
-            db_opts.set_env(&env);
-        }
         if opts.compaction_rate_bytes > 0 {
             // Flushes and compactions write at most this fast (auto-tuned below it): their
             // CPU arrives spread out instead of in bursts that stall block execution.
