@@ -6,8 +6,10 @@
 //! requests, paced to `--rate` transactions per second (or as fast as the node takes them).
 //! A batch's submit-to-final time counts for each of its transactions; at a target rate, a
 //! batch that found every connection busy past its due time counts from that due time, so
-//! a node that falls behind cannot hide its queue behind busy connections. Bounded: it
-//! stops after `--duration-s` or when the pre-signed transactions run out.
+//! a node that falls behind cannot hide its queue behind busy connections. With
+//! `--settle-rpc`, the clock starts only once those nodes' storage reports no flush or
+//! compaction running or due. Bounded: it stops after `--duration-s` or when the
+//! pre-signed transactions run out (and waits at most `--settle-max-s` to settle).
 
 use crate::keyfile::read_key_file;
 use anyhow::{bail, Context};
@@ -486,14 +488,6 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The storage gauges that must all read zero for a node's storage to count as settled.
-const SETTLED_GAUGES: [&str; 4] = [
-    "couponchain_storage_pending_compaction_bytes",
-    "couponchain_storage_running_compactions",
-    "couponchain_storage_running_flushes",
-    "couponchain_storage_immutable_memtables",
-];
-
 /// Waits (at most `max`) until every node's storage gauges read zero three polls in a row.
 async fn settle(http: &reqwest::Client, urls: &[String], max: Duration) {
     let start = Instant::now();
@@ -517,7 +511,7 @@ async fn settle(http: &reqwest::Client, urls: &[String], max: Duration) {
                     continue;
                 }
             };
-            for gauge in SETTLED_GAUGES {
+            for gauge in crate::node::metrics::STORAGE_SETTLED_GAUGES {
                 match gauge_value(&metrics, gauge) {
                     Some(0) => {}
                     Some(v) => busy.push(format!("{url}: {gauge} {v}")),
