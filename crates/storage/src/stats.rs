@@ -31,16 +31,6 @@ pub struct StorageStats {
     pub delayed_write_rate: u64,
 }
 
-impl StorageStats {
-    /// No flush or compaction running or due: what was written has been digested.
-    pub fn is_settled(&self) -> bool {
-        self.pending_compaction_bytes == 0
-            && self.running_compactions == 0
-            && self.running_flushes == 0
-            && self.immutable_memtables == 0
-    }
-}
-
 impl Ledger {
     /// Reads the storage engine's counters (cheap: no I/O).
     pub fn storage_stats(&self) -> Result<StorageStats, StorageError> {

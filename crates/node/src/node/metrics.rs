@@ -99,6 +99,19 @@ impl NodeMetrics {
     }
 }
 
+/// The gauges that read zero once a node's storage has digested what was written: no flush
+/// or compaction running or due (`loadgen --settle-rpc` waits for them).
+pub const STORAGE_SETTLED_GAUGES: [&str; 4] = [
+    PENDING_COMPACTION,
+    RUNNING_COMPACTIONS,
+    RUNNING_FLUSHES,
+    IMMUTABLE_MEMTABLES,
+];
+const PENDING_COMPACTION: &str = "couponchain_storage_pending_compaction_bytes";
+const RUNNING_COMPACTIONS: &str = "couponchain_storage_running_compactions";
+const RUNNING_FLUSHES: &str = "couponchain_storage_running_flushes";
+const IMMUTABLE_MEMTABLES: &str = "couponchain_storage_immutable_memtables";
+
 /// The storage engine's background state, read from RocksDB on each scrape (a backlog of
 /// compaction or stopped writes is what an operator must see before blocks slow down).
 #[derive(Debug)]
@@ -117,17 +130,17 @@ impl Collector for StorageCollector {
         };
         let gauges: [(&str, &str, u64); 10] = [
             (
-                "couponchain_storage_pending_compaction_bytes",
+                PENDING_COMPACTION,
                 "Bytes compaction must still rewrite to bring every level under its target",
                 s.pending_compaction_bytes,
             ),
             (
-                "couponchain_storage_running_compactions",
+                RUNNING_COMPACTIONS,
                 "Compactions running now",
                 s.running_compactions,
             ),
             (
-                "couponchain_storage_running_flushes",
+                RUNNING_FLUSHES,
                 "Memtable flushes running now",
                 s.running_flushes,
             ),
@@ -137,7 +150,7 @@ impl Collector for StorageCollector {
                 s.level0_files,
             ),
             (
-                "couponchain_storage_immutable_memtables",
+                IMMUTABLE_MEMTABLES,
                 "Full memtables waiting to be flushed",
                 s.immutable_memtables,
             ),
