@@ -15,16 +15,11 @@ use std::fmt;
 /// not compile.
 pub fn serialize<S: Serializer, const N: usize>(bytes: &[u8; N], s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeTuple;
-    const {
-        assert!(
-            N.is_multiple_of(8),
-            "fixed byte arrays must be a multiple of 8 long"
-        )
-    };
+    let words = const { words::<N>() };
     if s.is_human_readable() {
         return s.serialize_str(&hex::encode(bytes));
     }
-    let mut t = s.serialize_tuple(N / 8)?;
+    let mut t = s.serialize_tuple(words)?;
     for chunk in bytes.chunks_exact(8) {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
@@ -33,19 +28,23 @@ pub fn serialize<S: Serializer, const N: usize>(bytes: &[u8; N], s: S) -> Result
     t.end()
 }
 
+/// How many `u64` words carry N bytes; evaluated at compile time, so a length that is not a
+/// multiple of 8 fails to compile.
+const fn words<const N: usize>() -> usize {
+    assert!(
+        N.is_multiple_of(8),
+        "fixed byte arrays must be a multiple of 8 long"
+    );
+    N / 8
+}
+
 /// The inverse of [`serialize`].
 pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(d: D) -> Result<[u8; N], D::Error> {
     if d.is_human_readable() {
         let s: std::borrow::Cow<'de, str> = serde::Deserialize::deserialize(d)?;
         parse_hex::<N>(&s).map_err(D::Error::custom)
     } else {
-        const {
-            assert!(
-                N.is_multiple_of(8),
-                "fixed byte arrays must be a multiple of 8 long"
-            )
-        };
-        d.deserialize_tuple(N / 8, WordsVisitor::<N>)
+        d.deserialize_tuple(const { words::<N>() }, WordsVisitor::<N>)
     }
 }
 

@@ -24,9 +24,9 @@ impl Node {
     pub(super) fn apply_final(
         &self,
         prepared: PreparedBlock,
-        cert: &CommitCertificate,
+        cert: CommitCertificate,
     ) -> anyhow::Result<Vec<Receipt>> {
-        let (staged, _) = self.stage_final(prepared, cert.clone())?;
+        let (staged, _) = self.stage_final(prepared, cert)?;
         self.write_final(staged)
     }
 
@@ -85,7 +85,7 @@ impl Node {
                 break;
             }
             match self.check_certified(c) {
-                Ok((prepared, cert)) => match self.apply_final(prepared, &cert) {
+                Ok((prepared, cert)) => match self.apply_final(prepared, cert) {
                     Ok(_) => applied += 1,
                     Err(e) => {
                         tracing::error!(error = %e, "applying a final block failed");
