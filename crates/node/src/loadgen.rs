@@ -64,7 +64,7 @@ pub struct LoadgenArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
-    /// At most this many transactions are prepared (default: rate × duration, or 40,000/s ×
+    /// This many transactions are prepared (default: rate × duration, or 40,000/s ×
     /// duration at full speed); the run ends early if they run out.
     #[arg(long)]
     pub max_txs: Option<usize>,
@@ -77,6 +77,25 @@ pub struct LoadgenArgs {
     /// Give up waiting for storage to settle after this long (and measure anyway).
     #[arg(long, default_value_t = 600)]
     pub settle_max_s: u64,
+    /// Redeem mode: where the setup's issued coupons are recorded. If the file exists, the
+    /// setup is skipped and its coupons are redeemed (a network restored from a copy of its
+    /// data after an earlier setup); otherwise the setup runs and writes it.
+    #[arg(long)]
+    pub coupons_file: Option<PathBuf>,
+}
+
+/// What a redeem setup issued: each issue transaction's id, how many coupons it made, and
+/// the index of its first coupon (which picks each coupon's holder).
+#[derive(Debug, serde::Serialize, Deserialize)]
+struct IssuedCoupons {
+    issues: Vec<Issued>,
+}
+
+#[derive(Debug, serde::Serialize, Deserialize)]
+struct Issued {
+    tx: Hash,
+    count: usize,
+    first: usize,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -228,99 +247,69 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         // Enough for 40,000 tx/s over the run.
         (40_000 * args.duration_s) as usize
     };
-    let wanted = args.max_txs.map_or(wanted, |m| wanted.min(m));
-
-    eprintln!("loadgen: setting up a campaign on {chain} ...");
-    let spec = CampaignSpec {
-        name: format!("loadgen {run_nonce}"),
-        terms: Terms {
-            benefit: Benefit::Other,
-            currency: None,
-            metadata: String::new(),
-        },
-        not_before_ms: 0,
-        expires_at_ms: now + 24 * 3_600_000,
-        max_supply: u64::MAX / 4,
-        transferable: false,
-        kind: CouponKind::SingleUse,
-        redeem_at: SitePolicy::AnySite,
-        region_prefix: None,
-        per_holder_limit: None,
-    };
-    let create = sign(
-        &issuer,
-        &chain,
-        run_nonce,
-        now,
-        TxBody::CreateCampaign(spec),
-    );
-    let campaign = campaign_id(&create.id());
-    expect_applied(client.submit(&[create]).await?)?;
+    let wanted = args.max_txs.unwrap_or(wanted);
 
     let mut txs: Vec<SignedTransaction> = Vec::with_capacity(wanted);
-    if args.mode == "redeem" {
-        eprintln!("loadgen: issuing {wanted} coupons (not measured) ...");
-        let mut issued = 0usize;
-        let mut batch = Vec::new();
-        while issued < wanted {
-            let n = (wanted - issued).min(10_000);
-            let recipients: Vec<Recipient> = (0..n)
-                .map(|i| Recipient {
-                    owner: holders[(issued + i) % holders.len()].public(),
-                    bearer: false,
-                })
-                .collect();
-            let tx = sign(
-                &issuer,
-                &chain,
-                run_nonce + 1 + issued as u64,
-                now,
-                TxBody::IssueCoupons {
-                    campaign,
-                    recipients,
-                },
-            );
-            let id = tx.id();
-            for i in 0..n {
-                let holder = &holders[(issued + i) % holders.len()];
+    let recorded = match &args.coupons_file {
+        Some(p) if args.mode == "redeem" && p.exists() => Some(
+            serde_json::from_slice::<IssuedCoupons>(
+                &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+            )
+            .with_context(|| format!("parsing {}", p.display()))?,
+        ),
+        _ => None,
+    };
+    if let Some(recorded) = recorded {
+        eprintln!(
+            "loadgen: redeeming the coupons recorded in {} (no setup) ...",
+            args.coupons_file
+                .as_ref()
+                .map_or(String::new(), |p| p.display().to_string())
+        );
+        'all: for issue in &recorded.issues {
+            for i in 0..issue.count {
+                if txs.len() >= wanted {
+                    break 'all;
+                }
+                let n = issue.first + i;
                 txs.push(redeem(
                     &site,
-                    holder,
+                    &holders[n % holders.len()],
                     &chain,
-                    coupon_id(&id, i as u32),
-                    run_nonce + (issued + i) as u64,
+                    coupon_id(&issue.tx, i as u32),
+                    run_nonce + n as u64,
                     now,
                 ));
             }
-            batch.push(tx);
-            if batch.len() == 4 {
-                expect_applied(client.submit(&batch).await?)?;
-                batch.clear();
-            }
-            issued += n;
-        }
-        if !batch.is_empty() {
-            expect_applied(client.submit(&batch).await?)?;
-        }
-    } else if args.mode == "issue" {
-        eprintln!("loadgen: signing {wanted} issue transactions ...");
-        for i in 0..wanted {
-            txs.push(sign(
-                &issuer,
-                &chain,
-                run_nonce + 1_000_000_000 + i as u64,
-                now,
-                TxBody::IssueCoupons {
-                    campaign,
-                    recipients: vec![Recipient {
-                        owner: holders[i % holders.len()].public(),
-                        bearer: false,
-                    }],
-                },
-            ));
         }
     } else {
-        bail!("--mode must be redeem or issue");
+        let campaign = setup_campaign(&client, &issuer, &chain, run_nonce, now).await?;
+        if args.mode == "redeem" {
+            issue_coupons(
+                &client, &args, &issuer, &site, &holders, &chain, campaign, run_nonce, now, wanted,
+                &mut txs,
+            )
+            .await?;
+        } else if args.mode == "issue" {
+            eprintln!("loadgen: signing {wanted} issue transactions ...");
+            for i in 0..wanted {
+                txs.push(sign(
+                    &issuer,
+                    &chain,
+                    run_nonce + 1_000_000_000 + i as u64,
+                    now,
+                    TxBody::IssueCoupons {
+                        campaign,
+                        recipients: vec![Recipient {
+                            owner: holders[i % holders.len()].public(),
+                            bearer: false,
+                        }],
+                    },
+                ));
+            }
+        } else {
+            bail!("--mode must be redeem or issue");
+        }
     }
 
     let signed = txs.len();
@@ -553,6 +542,109 @@ fn gauge_value(metrics: &str, name: &str) -> Option<u64> {
         let rest = line.strip_prefix(name)?.strip_prefix(' ')?;
         rest.trim().parse().ok()
     })
+}
+
+/// Creates the run's campaign (valid for a day, unlimited supply) and returns its id.
+async fn setup_campaign(
+    client: &Client,
+    issuer: &Keypair,
+    chain: &str,
+    run_nonce: u64,
+    now: u64,
+) -> anyhow::Result<Hash> {
+    eprintln!("loadgen: setting up a campaign on {chain} ...");
+    let spec = CampaignSpec {
+        name: format!("loadgen {run_nonce}"),
+        terms: Terms {
+            benefit: Benefit::Other,
+            currency: None,
+            metadata: String::new(),
+        },
+        not_before_ms: 0,
+        expires_at_ms: now + 24 * 3_600_000,
+        max_supply: u64::MAX / 4,
+        transferable: false,
+        kind: CouponKind::SingleUse,
+        redeem_at: SitePolicy::AnySite,
+        region_prefix: None,
+        per_holder_limit: None,
+    };
+    let create = sign(issuer, chain, run_nonce, now, TxBody::CreateCampaign(spec));
+    let campaign = campaign_id(&create.id());
+    expect_applied(client.submit(&[create]).await?)?;
+    Ok(campaign)
+}
+
+/// Issues `wanted` coupons of `campaign` (not measured), pushes one signed redemption of
+/// each onto `txs`, and records them in `--coupons-file` if one is given.
+#[allow(clippy::too_many_arguments)]
+async fn issue_coupons(
+    client: &Client,
+    args: &LoadgenArgs,
+    issuer: &Keypair,
+    site: &Keypair,
+    holders: &[Keypair],
+    chain: &str,
+    campaign: Hash,
+    run_nonce: u64,
+    now: u64,
+    wanted: usize,
+    txs: &mut Vec<SignedTransaction>,
+) -> anyhow::Result<()> {
+    eprintln!("loadgen: issuing {wanted} coupons (not measured) ...");
+    let mut issued = 0usize;
+    let mut batch = Vec::new();
+    let mut record = IssuedCoupons { issues: Vec::new() };
+    while issued < wanted {
+        let n = (wanted - issued).min(10_000);
+        let recipients: Vec<Recipient> = (0..n)
+            .map(|i| Recipient {
+                owner: holders[(issued + i) % holders.len()].public(),
+                bearer: false,
+            })
+            .collect();
+        let tx = sign(
+            issuer,
+            chain,
+            run_nonce + 1 + issued as u64,
+            now,
+            TxBody::IssueCoupons {
+                campaign,
+                recipients,
+            },
+        );
+        let id = tx.id();
+        for i in 0..n {
+            let holder = &holders[(issued + i) % holders.len()];
+            txs.push(redeem(
+                site,
+                holder,
+                chain,
+                coupon_id(&id, i as u32),
+                run_nonce + (issued + i) as u64,
+                now,
+            ));
+        }
+        record.issues.push(Issued {
+            tx: id,
+            count: n,
+            first: issued,
+        });
+        batch.push(tx);
+        if batch.len() == 4 {
+            expect_applied(client.submit(&batch).await?)?;
+            batch.clear();
+        }
+        issued += n;
+    }
+    if !batch.is_empty() {
+        expect_applied(client.submit(&batch).await?)?;
+    }
+    if let Some(p) = &args.coupons_file {
+        std::fs::write(p, serde_json::to_vec(&record)?)
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
 }
 
 fn redeem(
