@@ -96,6 +96,8 @@ struct Driver {
     pending_commit: Option<(u64, Hash, CommitCertificate)>,
     fetching: bool,
     last_final: Instant,
+    /// When this height's first block body arrived (or was built) and was first checked.
+    timing: HeightTiming,
     /// This node's clock when the height started (the lower bound of a fresh block time).
     height_started_ms: u64,
     /// Our own messages of this height's latest round, sent again while the height stalls:
@@ -106,6 +108,16 @@ struct Driver {
     /// The last final block being made durable while the next height runs on top of it
     /// (staged as the ledger's tip). At most one: it is awaited before the next is staged.
     writing: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Milestones of the current height, from its start (`Driver::last_final`), for the
+/// per-height log line and metrics: where a slow height spent its time.
+#[derive(Debug, Default)]
+struct HeightTiming {
+    /// The first block body for this height arrived, or ours was built.
+    body: Option<Duration>,
+    /// The first body was executed and found valid (or ours was built).
+    checked: Option<Duration>,
 }
 
 /// Reads the persisted signing state. A missing file with blocks already final (`head` >
@@ -179,6 +191,7 @@ pub async fn run_consensus(
         pending_commit: None,
         fetching: false,
         last_final: Instant::now(),
+        timing: HeightTiming::default(),
         height_started_ms: 0,
         sent: Vec::new(),
         events,
@@ -243,6 +256,7 @@ impl Driver {
         self.building = false;
         self.pending_commit = None;
         self.last_final = Instant::now();
+        self.timing = HeightTiming::default();
         // After a (re)start the height may have begun long before: then only the parent's
         // time is known to precede every honest block of it.
         self.height_started_ms = if self.height_started_ms == 0 {
@@ -348,6 +362,11 @@ impl Driver {
                     && self.bodies.len() < MAX_BODIES
                 {
                     let hash = b.hash();
+                    if h == self.height {
+                        self.timing
+                            .body
+                            .get_or_insert_with(|| self.last_final.elapsed());
+                    }
                     self.bodies.entry(hash).or_insert(b);
                     self.body_arrived(hash).await?;
                 }
@@ -450,6 +469,9 @@ impl Driver {
                 }
                 let valid = match result {
                     Ok(p) => {
+                        self.timing
+                            .checked
+                            .get_or_insert_with(|| self.last_final.elapsed());
                         self.prepared.insert(hash, *p);
                         true
                     }
@@ -481,6 +503,9 @@ impl Driver {
                     self.node.return_to_mempool(batch, &HashSet::new());
                     return Ok(());
                 }
+                let at = self.last_final.elapsed();
+                self.timing.body.get_or_insert(at);
+                self.timing.checked.get_or_insert(at);
                 self.bodies.insert(hash, prepared.block.clone());
                 self.prepared.insert(hash, *prepared);
                 self.built.insert(hash, batch);
@@ -583,9 +608,12 @@ impl Driver {
         prepared: PreparedBlock,
         cert: CommitCertificate,
     ) -> anyhow::Result<()> {
+        let decided = self.last_final.elapsed();
         self.finish_write().await?;
+        let written = self.last_final.elapsed();
         let hash = prepared.block.hash();
         let block_for_replicas = prepared.block.clone();
+        let (height, round, txs) = (cert.height, cert.round, prepared.block.txs.len());
         let node = self.node.clone();
         let c = cert.clone();
         let (staged, included) =
@@ -594,6 +622,23 @@ impl Driver {
         self.writing = Some(tokio::task::spawn_blocking(move || {
             node.write_final(staged).map(|_| ())
         }));
+        let metrics = &self.node.metrics;
+        metrics.height_seconds.observe(decided.as_secs_f64());
+        if round > 0 {
+            metrics.decided_late_round.inc();
+        }
+        let ms = |d: Option<Duration>| d.map_or(-1.0, |d| d.as_secs_f64() * 1e3);
+        tracing::info!(
+            height,
+            round,
+            txs,
+            body_ms = ms(self.timing.body),
+            checked_ms = ms(self.timing.checked),
+            decided_ms = ms(Some(decided)),
+            wrote_previous_ms = ms(Some(written - decided)),
+            staged_ms = ms(Some(self.last_final.elapsed() - written)),
+            "height decided"
+        );
         let included: HashSet<TxId> = included.into_iter().collect();
         if let Some(mine) = self.built.remove(&hash) {
             self.node.report_proposed(&mine);

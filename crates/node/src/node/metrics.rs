@@ -23,6 +23,8 @@ pub struct NodeMetrics {
     pub block_build_seconds: Histogram,
     pub block_commit_seconds: Histogram,
     pub finality_latency_seconds: Histogram,
+    pub height_seconds: Histogram,
+    pub decided_late_round: Counter,
     pub mempool_txs: Gauge,
     pub mempool_bytes: Gauge,
     pub txs_admitted: Counter,
@@ -37,6 +39,8 @@ impl NodeMetrics {
             block_build_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             block_commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             finality_latency_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            height_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            decided_late_round: Counter::default(),
             mempool_txs: Gauge::default(),
             mempool_bytes: Gauge::default(),
             txs_admitted: Counter::default(),
@@ -61,6 +65,16 @@ impl NodeMetrics {
             "couponchain_block_commit_seconds",
             "Time to write a block atomically (fsync included)",
             m.block_commit_seconds.clone(),
+        );
+        r.register(
+            "couponchain_consensus_height_seconds",
+            "Time from the start of a height to its decision at this validator",
+            m.height_seconds.clone(),
+        );
+        r.register(
+            "couponchain_consensus_decided_late_round",
+            "Heights this validator saw decided in a round after the first (a proposer or a quorum was late)",
+            m.decided_late_round.clone(),
         );
         r.register(
             "couponchain_finality_latency_seconds",
