@@ -1,7 +1,8 @@
 //! The consensus driver: runs the sans-IO core (`couponchain_consensus`) for a validator
 //! among several, translating its outputs into I/O and I/O back into inputs.
 //!
-//! - `Persist` is written and fsync'd (atomic rename) before the message it guards leaves.
+//! - `Persist` is made durable (`signing_file`: one of two slots, fdatasync) before the
+//!   message it guards leaves.
 //! - `Broadcast` goes to every other validator; a proposal's block body is sent first.
 //! - `ScheduleTimeout` arms a tokio timer that feeds `TimeoutFired` back.
 //! - `CheckBlock` executes the body (when it has arrived) on a blocking thread against the
@@ -18,15 +19,14 @@
 
 use super::follow::fetch_next;
 use super::mempool::Taken;
+use super::signing_file::SigningStateFile;
 use super::{lock, wall_ms, Inbound, Node, Role};
 use crate::net::wire::{Certified, Request};
 use crate::net::Network;
 use anyhow::Context;
 use couponchain_chain::block::{Block, CommitCertificate};
 use couponchain_chain::{Hash, SignedTransaction, TxId};
-use couponchain_consensus::{
-    Consensus, ConsensusConfig, Input, Message, Output, Rejection, SigningState, Step,
-};
+use couponchain_consensus::{Consensus, ConsensusConfig, Input, Message, Output, Rejection, Step};
 use couponchain_runtime::SignatureCheck;
 use couponchain_storage::PreparedBlock;
 use libp2p::PeerId;
@@ -108,6 +108,7 @@ struct Driver {
     /// The last final block being made durable while the next height runs on top of it
     /// (staged as the ledger's tip). At most one: it is awaited before the next is staged.
     writing: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    signing_file: SigningStateFile,
 }
 
 /// Milestones of the current height, from its start (`Driver::last_final`), for the
@@ -118,46 +119,8 @@ struct HeightTiming {
     body: Option<Duration>,
     /// The first body was executed and found valid (or ours was built).
     checked: Option<Duration>,
-}
-
-/// Reads the persisted signing state. A missing file with blocks already final (`head` >
-/// 0) means the state was lost or this key never signed here (a validator added later).
-/// It may have signed up to height `head + 2` before the state was lost (block `head + 1`
-/// can have been final and staged, but not yet on disk, while it voted on the next), so it
-/// abstains through there and takes part from the height after.
-fn load_signing_state(path: &PathBuf, head: u64) -> anyhow::Result<SigningState> {
-    match std::fs::read(path) {
-        Ok(bytes) => couponchain_chain::encoding::decode(&bytes)
-            .with_context(|| format!("decoding the signing state {}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && head > 0 => {
-            tracing::warn!(
-                path = %path.display(),
-                abstain_through = head + 2,
-                "no signing state: this validator will not sign through height {} (it may \
-                 have signed there before its state was lost) and takes part from height {}",
-                head + 2,
-                head + 3
-            );
-            Ok(SigningState::abstaining_through(head + 2))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SigningState::default()),
-        Err(e) => Err(e).with_context(|| format!("reading the signing state {}", path.display())),
-    }
-}
-
-/// Writes the state to a temporary file, fsyncs it, renames it over the old one and
-/// fsyncs the folder: after a crash, either the old or the new state is there, whole.
-fn persist_signing_state(path: &PathBuf, state: &SigningState) -> anyhow::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&couponchain_chain::encoding::encode(state))?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    /// We are the proposer and started building our block.
+    building: Option<Duration>,
 }
 
 /// Runs consensus until `shutdown` turns true or the validator set no longer makes this node
@@ -171,7 +134,8 @@ pub async fn run_consensus(
     let Some(net) = node.net.clone() else {
         anyhow::bail!("a validator among several needs the peer-to-peer network");
     };
-    let state = load_signing_state(&settings.signing_state_path, node.ledger.head().height)?;
+    let (signing_file, state) =
+        SigningStateFile::open(&settings.signing_state_path, node.ledger.head().height)?;
     let core = Consensus::new(settings.config.clone(), node.key.clone(), state);
     let (events, mut event_rx) = mpsc::channel(1024);
     let mut d = Driver {
@@ -196,6 +160,7 @@ pub async fn run_consensus(
         sent: Vec::new(),
         events,
         writing: None,
+        signing_file,
     };
     d.start_height()?;
     let mut stall = tokio::time::interval(STALL_CHECK);
@@ -294,6 +259,9 @@ impl Driver {
         }
         self.to_propose = None;
         self.building = true;
+        self.timing
+            .building
+            .get_or_insert_with(|| self.last_final.elapsed());
         let node = self.node.clone();
         let events = self.events.clone();
         tokio::spawn(async move {
@@ -634,6 +602,7 @@ impl Driver {
             txs,
             body_ms = ms(self.timing.body),
             checked_ms = ms(self.timing.checked),
+            built_from_ms = ms(self.timing.building),
             decided_ms = ms(Some(decided)),
             wrote_previous_ms = ms(Some(written - decided)),
             staged_ms = ms(Some(self.last_final.elapsed() - written)),
@@ -668,7 +637,10 @@ impl Driver {
         while let Some(o) = queue.pop_front() {
             match o {
                 Output::Persist(state) => {
-                    persist_signing_state(&self.settings.signing_state_path, &state)
+                    // The message waits for the disk, but the runtime's other tasks (the
+                    // network, admission) move to another worker meanwhile.
+                    let file = &mut self.signing_file;
+                    tokio::task::block_in_place(|| file.persist(&state))
                         .context("persisting the signing state")?;
                 }
                 Output::Broadcast(m) => {

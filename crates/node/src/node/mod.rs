@@ -17,6 +17,7 @@ pub mod mempool;
 pub mod metrics;
 mod producer;
 mod replica;
+mod signing_file;
 
 use crate::net::Network;
 use couponchain_chain::{Keypair, SignedTransaction, TxId};
