@@ -44,6 +44,8 @@ struct RoundFlags {
     prevote_timeout: bool,
     precommit_timeout: bool,
     line_36: bool,
+    /// OnTimeoutPropose fired once while the round's proposal was still being checked.
+    propose_timeout_deferred: bool,
 }
 
 /// The state of process p at height h_p.
@@ -226,8 +228,20 @@ impl HeightState {
             return;
         }
         match step {
-            // Lines 57–60: while step = propose, prevote nil.
-            Step::Propose if self.step == Step::Propose => self.prevote(None, ctx),
+            // Lines 57–60: while step = propose, prevote nil. Algorithm 1 takes valid(v) to
+            // be instant; here it executes the block, which can outlast the timeout (a
+            // large block on a cold cache). If the round's proposal has arrived and is still
+            // being checked, the timeout is armed once more instead: a longer
+            // timeoutPropose for this round, which only liveness depends on. Once, so a
+            // proposal whose body never comes costs one more timeout, not the round.
+            Step::Propose if self.step == Step::Propose => {
+                if self.proposal_being_checked() && !self.flags.propose_timeout_deferred {
+                    self.flags.propose_timeout_deferred = true;
+                    self.schedule(Step::Propose, ctx);
+                } else {
+                    self.prevote(None, ctx);
+                }
+            }
             // Lines 61–64: while step = prevote, precommit nil.
             Step::Prevote if self.step == Step::Prevote => self.precommit(None, ctx),
             // Lines 65–67: StartRound(round_p + 1), whatever the step.
@@ -238,6 +252,14 @@ impl HeightState {
             }
             _ => {}
         }
+    }
+
+    /// This round's proposal has arrived and our verdict on its block is not known yet.
+    fn proposal_being_checked(&self) -> bool {
+        self.log
+            .round(self.round)
+            .and_then(|l| l.proposal.as_ref())
+            .is_some_and(|p| self.valid_verdict(p.proposal.block).is_none())
     }
 
     /// Applies enabled rules until none is.

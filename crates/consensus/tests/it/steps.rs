@@ -444,3 +444,77 @@ fn next_height_messages_wait_for_start_height() {
     );
     assert_eq!(c.height(), Some(2));
 }
+
+#[test]
+fn a_proposal_still_being_checked_gets_one_more_propose_timeout() {
+    let k = keys(4);
+    let b = block(7);
+    let mut c = core(&k, 0, SigningState::default());
+    let arm = |round| Out::Timeout {
+        round,
+        step: Step::Propose,
+        ms: 1000,
+    };
+    run_table(
+        &mut c,
+        vec![
+            (start(1, &k), vec![arm(0)]),
+            (propose(&k[1], 1, 0, b, None), vec![Out::Check(b)]),
+            // The check outlasts the timeout: armed again, no nil prevote.
+            (timeout(1, 0, Step::Propose), vec![arm(0)]),
+            // The verdict arrives within the second timeout: lines 22–27 as usual.
+            (
+                checked(1, 0, b, true),
+                vec![
+                    Out::Persist,
+                    Out::Prevote {
+                        round: 0,
+                        block: Some(b),
+                    },
+                ],
+            ),
+            (timeout(1, 0, Step::Propose), vec![]),
+        ],
+    );
+}
+
+#[test]
+fn a_proposal_whose_check_never_ends_is_prevoted_nil_after_the_second_timeout() {
+    let k = keys(4);
+    let b = block(7);
+    let mut c = core(&k, 0, SigningState::default());
+    run_table(
+        &mut c,
+        vec![
+            (
+                start(1, &k),
+                vec![Out::Timeout {
+                    round: 0,
+                    step: Step::Propose,
+                    ms: 1000,
+                }],
+            ),
+            (propose(&k[1], 1, 0, b, None), vec![Out::Check(b)]),
+            (
+                timeout(1, 0, Step::Propose),
+                vec![Out::Timeout {
+                    round: 0,
+                    step: Step::Propose,
+                    ms: 1000,
+                }],
+            ),
+            (
+                timeout(1, 0, Step::Propose),
+                vec![
+                    Out::Persist,
+                    Out::Prevote {
+                        round: 0,
+                        block: None,
+                    },
+                ],
+            ),
+            // A late verdict changes nothing: the step is prevote.
+            (checked(1, 0, b, true), vec![]),
+        ],
+    );
+}
