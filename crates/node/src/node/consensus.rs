@@ -96,7 +96,7 @@ struct Driver {
     pending_commit: Option<(u64, Hash, CommitCertificate)>,
     fetching: bool,
     last_final: Instant,
-    /// When this height's first block body arrived (or was built) and was first checked.
+    /// This height's milestones, for the per-height log line.
     timing: HeightTiming,
     /// This node's clock when the height started (the lower bound of a fresh block time).
     height_started_ms: u64,
