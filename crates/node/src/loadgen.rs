@@ -28,8 +28,13 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, clap::Args)]
 pub struct LoadgenArgs {
+    /// The node the setup goes to (and, without `--submit-rpc`, the measured batches).
     #[arg(long, default_value = "http://127.0.0.1:8545")]
     pub rpc: String,
+    /// Spread the measured batches over these nodes, batch i to the (i mod n)-th (repeat
+    /// the flag), as shop backends spread over a network would.
+    #[arg(long = "submit-rpc")]
+    pub submit_rpc: Vec<String>,
     /// "redeem" or "issue" (one coupon per transaction).
     #[arg(long, default_value = "redeem")]
     pub mode: String,
@@ -226,11 +231,26 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     if args.batch == 0 || args.connections == 0 || args.holders == 0 {
         bail!("--batch, --connections and --holders must be at least 1");
     }
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections)
+        .build()?;
     let client = Arc::new(Client {
-        http: reqwest::Client::builder()
-            .pool_max_idle_per_host(args.connections)
-            .build()?,
+        http: http.clone(),
         rpc: args.rpc.trim_end_matches('/').to_string(),
+    });
+    let submitters: Arc<Vec<Client>> = Arc::new(if args.submit_rpc.is_empty() {
+        vec![Client {
+            http,
+            rpc: client.rpc.clone(),
+        }]
+    } else {
+        args.submit_rpc
+            .iter()
+            .map(|u| Client {
+                http: http.clone(),
+                rpc: u.trim_end_matches('/').to_string(),
+            })
+            .collect()
     });
     let status = client.status().await.context("reaching the node")?;
     let chain = status.chain_id.clone();
@@ -346,7 +366,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     let own_before = proc_usage(std::process::id());
     let mut workers = Vec::new();
     for _ in 0..args.connections {
-        let (client, batches, next) = (client.clone(), batches.clone(), next.clone());
+        let (submitters, batches, next) = (submitters.clone(), batches.clone(), next.clone());
         let (rate, batch) = (args.rate, args.batch);
         workers.push(tokio::spawn(async move {
             let mut results: Vec<(Duration, Vec<Seen>)> = Vec::new();
@@ -367,6 +387,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
                     tokio::time::sleep_until(due.into()).await;
                     from = if free_at > due { due } else { Instant::now() };
                 }
+                let client = &submitters[i % submitters.len()];
                 match client.submit_measured(batches[i].clone()).await {
                     Ok(r) => results.push((from.elapsed(), r)),
                     Err(e) => eprintln!("loadgen: batch {i} failed: {e}"),
