@@ -8,8 +8,11 @@
 //! batch that found every connection busy past its due time counts from that due time, so
 //! a node that falls behind cannot hide its queue behind busy connections. With
 //! `--settle-rpc`, the clock starts only once those nodes' storage reports no flush or
-//! compaction running or due. Bounded: it stops after `--duration-s` or when the
-//! pre-signed transactions run out (and waits at most `--settle-max-s` to settle).
+//! compaction running or due. `--submit-rpc` spreads the measured batches over several
+//! nodes; `--coupons-file` records a redeem setup's coupons so that a network restored from
+//! a copy can be measured again without issuing them anew. Bounded: it stops after
+//! `--duration-s` or when the pre-signed transactions run out (and waits at most
+//! `--settle-max-s` to settle).
 
 use crate::keyfile::read_key_file;
 use anyhow::{bail, Context};
