@@ -274,20 +274,19 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
 
     let mut txs: Vec<SignedTransaction> = Vec::with_capacity(wanted);
     let recorded = match &args.coupons_file {
-        Some(p) if args.mode == "redeem" && p.exists() => Some(
+        Some(p) if args.mode == "redeem" && p.exists() => Some((
+            p,
             serde_json::from_slice::<IssuedCoupons>(
                 &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
             )
             .with_context(|| format!("parsing {}", p.display()))?,
-        ),
+        )),
         _ => None,
     };
-    if let Some(recorded) = recorded {
+    if let Some((path, recorded)) = recorded {
         eprintln!(
             "loadgen: redeeming the coupons recorded in {} (no setup) ...",
-            args.coupons_file
-                .as_ref()
-                .map_or(String::new(), |p| p.display().to_string())
+            path.display()
         );
         'all: for issue in &recorded.issues {
             for i in 0..issue.count {

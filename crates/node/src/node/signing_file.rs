@@ -44,7 +44,9 @@ impl SigningStateFile {
     /// while it voted on the next), so it abstains through there and takes part from the
     /// height after.
     pub fn open(path: &Path, head: u64) -> anyhow::Result<(SigningStateFile, SigningState)> {
-        let state = match std::fs::read(path) {
+        // New, or in the earlier layout: the two slots are laid out once, atomically.
+        let fresh = |state: SigningState| create(path, &state).map(|file| (file, 1, state));
+        let (file, seq, state) = match std::fs::read(path) {
             // Two slots: the earlier layout, a bare encoded state, is never this long.
             Ok(bytes) if bytes.len() == 2 * SLOT => {
                 let (seq, state) = newest_slot(&bytes).with_context(|| {
@@ -54,22 +56,14 @@ impl SigningStateFile {
                         path.display()
                     )
                 })?;
-                let file = std::fs::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(path)
+                let file = open_rw(path)
                     .with_context(|| format!("opening the signing state {}", path.display()))?;
-                return Ok((
-                    SigningStateFile {
-                        path: path.to_path_buf(),
-                        file,
-                        seq,
-                    },
-                    state,
-                ));
+                (file, seq, state)
             }
-            Ok(bytes) => couponchain_chain::encoding::decode(&bytes)
-                .with_context(|| format!("decoding the signing state {}", path.display()))?,
+            Ok(bytes) => fresh(
+                couponchain_chain::encoding::decode(&bytes)
+                    .with_context(|| format!("decoding the signing state {}", path.display()))?,
+            )?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && head > 0 => {
                 tracing::warn!(
                     path = %path.display(),
@@ -79,21 +73,19 @@ impl SigningStateFile {
                     head + 2,
                     head + 3
                 );
-                SigningState::abstaining_through(head + 2)
+                fresh(SigningState::abstaining_through(head + 2))?
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => SigningState::default(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => fresh(SigningState::default())?,
             Err(e) => {
                 return Err(e)
                     .with_context(|| format!("reading the signing state {}", path.display()))
             }
         };
-        // New, or in the earlier layout: lay the two slots out once, atomically.
-        let file = create(path, &state)?;
         Ok((
             SigningStateFile {
                 path: path.to_path_buf(),
                 file,
-                seq: 1,
+                seq,
             },
             state,
         ))
@@ -117,7 +109,6 @@ impl SigningStateFile {
 /// file, fsync, rename and an fsync of the folder, and opens it for writing.
 fn create(path: &Path, state: &SigningState) -> anyhow::Result<File> {
     let mut bytes = vec![0u8; 2 * SLOT];
-    bytes[..MAGIC.len()].copy_from_slice(&MAGIC);
     bytes[SLOT..].copy_from_slice(&encode_slot(1, state)?);
     let tmp = path.with_extension("tmp");
     let write = || -> std::io::Result<File> {
@@ -128,12 +119,16 @@ fn create(path: &Path, state: &SigningState) -> anyhow::Result<File> {
         if let Some(dir) = path.parent() {
             File::open(dir)?.sync_all()?;
         }
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
+        open_rw(path)
     };
     write().with_context(|| format!("creating the signing state {}", path.display()))
+}
+
+fn open_rw(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
 }
 
 fn encode_slot(seq: u64, state: &SigningState) -> anyhow::Result<Vec<u8>> {
@@ -205,6 +200,15 @@ mod tests {
         }
     }
 
+    /// Flips one bit at each of `offsets` in the file, as a torn or decayed write would.
+    fn damage(path: &Path, offsets: &[usize]) {
+        let mut bytes = std::fs::read(path).unwrap();
+        for &o in offsets {
+            bytes[o] ^= 1;
+        }
+        std::fs::write(path, &bytes).unwrap();
+    }
+
     #[test]
     fn persisted_states_survive_reopening_newest_first() {
         let dir = tempfile::tempdir().unwrap();
@@ -232,10 +236,7 @@ mod tests {
         f.persist(&state(3, 1)).unwrap();
         drop(f);
         // The newest (sequence 3, slot 1) half written: its checksum fails.
-        let mut bytes = std::fs::read(&path).unwrap();
-        let newest = SLOT;
-        bytes[newest + 30] ^= 0xff;
-        std::fs::write(&path, &bytes).unwrap();
+        damage(&path, &[SLOT + 30]);
         let (mut f, s) = SigningStateFile::open(&path, 3).unwrap();
         assert_eq!(s, state(3, 0));
         // Writing goes on after the surviving slot, over the torn one.
@@ -251,10 +252,7 @@ mod tests {
         let (mut f, _) = SigningStateFile::open(&path, 0).unwrap();
         f.persist(&state(2, 0)).unwrap();
         drop(f);
-        let mut bytes = std::fs::read(&path).unwrap();
-        bytes[30] ^= 1;
-        bytes[SLOT + 30] ^= 1;
-        std::fs::write(&path, &bytes).unwrap();
+        damage(&path, &[30, SLOT + 30]);
         let e = SigningStateFile::open(&path, 2).unwrap_err();
         assert!(format!("{e:#}").contains("both slots damaged"), "{e:#}");
     }
