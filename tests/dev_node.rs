@@ -393,6 +393,16 @@ async fn lifecycle_over_http_with_every_refusal_and_a_resumable_event_stream() {
     ] {
         assert!(metrics.contains(m), "metric {m} missing");
     }
+    // Every stage of the admissions above was timed.
+    for stage in ["queued", "checks", "signatures", "mempool"] {
+        let line = format!("couponchain_admission_seconds_count{{stage=\"{stage}\"}} ");
+        let count: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no admission timing for stage {stage}"));
+        assert!(count > 0, "stage {stage} never timed");
+    }
     let (code, doc) = api.get("/openapi.json").await;
     assert_eq!(code, 200);
     assert!(doc["paths"]["/v1/txs"].is_object(), "OpenAPI lacks /v1/txs");

@@ -44,8 +44,9 @@ pub struct Executed {
     pub next_validators: ValidatorSet,
 }
 
-/// The tree key of the coupon a transaction acts on, if any.
-fn coupon_named(body: &TxBody) -> Option<Hash> {
+/// The tree key of the coupon a transaction acts on, if any: the record its block will
+/// certainly read.
+pub fn coupon_named(body: &TxBody) -> Option<Hash> {
     match body {
         TxBody::Redeem(r) => Some(StateKey::Coupon(r.coupon).hash()),
         TxBody::Transfer { coupon, .. }

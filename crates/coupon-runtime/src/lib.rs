@@ -19,7 +19,9 @@ pub mod testkit;
 
 pub use error::{RuntimeError, StoreError};
 pub use events::{Event, Outcome, Receipt};
-pub use exec::{check_envelope, execute_block, verify_signatures, Executed, SignatureCheck};
+pub use exec::{
+    check_envelope, coupon_named, execute_block, verify_signatures, Executed, SignatureCheck,
+};
 pub use genesis::{Genesis, GenesisIssuer, GenesisSite};
 pub use state::{
     Account, CampaignRecord, CampaignStats, CampaignStatus, CouponRecord, CouponStatus, Params,

@@ -139,8 +139,8 @@ pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow:
         let n = node.clone();
         let mut txs = inbound.txs;
         tokio::spawn(async move {
-            while let Some((_peer, batch)) = txs.recv().await {
-                n.admit_from_peer(batch).await;
+            while let Some((_peer, batch, received)) = txs.recv().await {
+                n.admit_from_peer(batch, received).await;
             }
         });
         inbound.consensus

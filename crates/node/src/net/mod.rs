@@ -23,7 +23,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 use wire::{Codec, Request, Response};
 
@@ -119,7 +119,7 @@ pub struct Inbound {
     /// Proposals, votes, block bodies, decided blocks.
     pub consensus: mpsc::Receiver<(PeerId, Request)>,
     /// Transaction batches.
-    pub txs: mpsc::Receiver<(PeerId, Vec<couponchain_chain::SignedTransaction>)>,
+    pub txs: mpsc::Receiver<(PeerId, Vec<couponchain_chain::SignedTransaction>, Instant)>,
 }
 
 enum Command {
@@ -311,7 +311,7 @@ struct Task {
     commands: mpsc::Receiver<Command>,
     respond: mpsc::Sender<Command>,
     consensus: mpsc::Sender<(PeerId, Request)>,
-    txs: mpsc::Sender<(PeerId, Vec<couponchain_chain::SignedTransaction>)>,
+    txs: mpsc::Sender<(PeerId, Vec<couponchain_chain::SignedTransaction>, Instant)>,
     connected: Arc<Mutex<BTreeSet<PeerId>>>,
     listening: watch::Sender<Vec<Multiaddr>>,
     in_flight: HashMap<PeerId, usize>,
@@ -530,7 +530,7 @@ impl Task {
                     .behaviour_mut()
                     .rr
                     .send_response(channel, Response::Ack);
-                if self.txs.try_send((peer, txs)).is_err() {
+                if self.txs.try_send((peer, txs, Instant::now())).is_err() {
                     NetMetrics::count(&self.metrics.dropped, kind);
                 }
             }

@@ -7,14 +7,18 @@
 use super::{lock, wall_ms, Finality, Node};
 use couponchain_chain::block::BlockContext;
 use couponchain_chain::tx::TxBody;
-use couponchain_chain::{PublicKey, SignedTransaction, TxId};
+use couponchain_chain::{Hash, PublicKey, SignedTransaction, TxId};
 use couponchain_rpc::{ErrorBody, SubmitOutcome, SubmitStatus};
 use couponchain_runtime::{
-    check_envelope, verify_signatures, Account, Record, RuntimeError, StateKey,
+    check_envelope, coupon_named, verify_signatures, Account, Record, RuntimeError, StateKey,
+    StateReader,
 };
 use std::collections::BTreeMap;
 use std::time::Instant;
 use tokio::sync::oneshot;
+
+/// An admission at least this long is logged (at `info`).
+const SLOW_ADMISSION: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The largest single transaction admitted (a 10,000-recipient issue is ~340 KiB).
 pub const MAX_TX_BYTES: usize = 1 << 20;
@@ -54,6 +58,7 @@ impl Node {
         // Transactions admitted here (not received from a peer) go to every other
         // validator, once; the sole validator has none.
         let forward = forward && self.role() != super::Role::SoleValidator && self.net.is_some();
+        let started = Instant::now();
         let mut forwarded = Vec::new();
         let head = self.ledger.head();
         let ctx = BlockContext {
@@ -113,6 +118,7 @@ impl Node {
             }
             candidates.push((i, id, size));
         }
+        let checked = Instant::now();
         let refs: Vec<&SignedTransaction> = candidates.iter().map(|(i, _, _)| &txs[*i]).collect();
         let mut bad = vec![false; candidates.len()];
         if let Err(failures) = verify_signatures(&refs) {
@@ -122,6 +128,8 @@ impl Node {
             }
         }
         let now = Instant::now();
+        let verified = now;
+        let mut warm = Vec::new();
         {
             let mut pool = lock(&self.mempool);
             let mut waiters = lock(&self.waiters);
@@ -132,6 +140,7 @@ impl Node {
                 }
                 let Some(tx) = txs[i].take() else { continue };
                 let copy = forward.then(|| tx.clone());
+                let coupon = coupon_named(&tx.tx.body);
                 // Register before inserting, so a block cannot finish first unseen.
                 if wait {
                     let (s, r) = oneshot::channel();
@@ -141,6 +150,7 @@ impl Node {
                 match pool.insert(id, tx, size, now) {
                     Ok(()) => {
                         forwarded.extend(copy);
+                        warm.extend(coupon);
                         self.metrics.txs_admitted.inc();
                         outcomes[i] = Some(SubmitOutcome {
                             brief: None,
@@ -168,12 +178,15 @@ impl Node {
             self.metrics.mempool_bytes.set(pool.bytes() as i64);
         }
         self.wake.notify_one();
+        let pooled = Instant::now();
+        self.observe_admission(n, forward, [started, checked, verified, pooled]);
         if let (false, Some(net)) = (forwarded.is_empty(), &self.net) {
             net.send(
                 self.validator_peers(),
                 crate::net::wire::Request::Txs(forwarded),
             );
         }
+        self.warm_records(warm);
         let outcomes: Vec<SubmitOutcome> = outcomes
             .into_iter()
             .map(|o| o.unwrap_or_else(|| refused(TxId::default(), "internal", "no outcome".into())))
@@ -184,6 +197,50 @@ impl Node {
             }
         }
         Admitted { outcomes, waits }
+    }
+
+    /// Records the stages of one admission; a slow one is also logged, since a batch held up
+    /// here reaches a proposer late and shows as a slow height elsewhere.
+    fn observe_admission(&self, txs: usize, from_client: bool, at: [Instant; 4]) {
+        let [started, checked, verified, pooled] = at;
+        let stages = [
+            ("checks", checked - started),
+            ("signatures", verified - checked),
+            ("mempool", pooled - verified),
+        ];
+        for (stage, d) in stages {
+            self.metrics.admission_stage(stage, d.as_secs_f64());
+        }
+        if pooled - started >= SLOW_ADMISSION {
+            let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+            tracing::info!(
+                txs,
+                from_client,
+                checks_ms = ms(stages[0].1),
+                signatures_ms = ms(stages[1].1),
+                mempool_ms = ms(stages[2].1),
+                "slow admission"
+            );
+        }
+    }
+
+    /// Reads the coupon records the admitted transactions will act on, on a thread of their
+    /// own, and drops them: the reads land in the storage's block cache, so the block that
+    /// includes these transactions (tens of milliseconds later) does not wait on the disk
+    /// for them. A record last touched weeks ago — the usual redemption — is a cold read.
+    fn warm_records(&self, keys: Vec<Hash>) {
+        if keys.is_empty() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let ledger = self.ledger.clone();
+        runtime.spawn_blocking(move || {
+            if let Err(e) = ledger.get_many(&keys) {
+                tracing::debug!(error = %e, "warming coupon records failed");
+            }
+        });
     }
 
     pub(super) fn is_pending(&self, id: &TxId) -> bool {
@@ -238,10 +295,24 @@ impl Node {
     /// Admits a batch a peer forwarded (checked here like any other: every node verifies
     /// each transaction once, on admission). Not forwarded again: the sender sent it to
     /// every validator itself.
-    pub async fn admit_from_peer(self: &std::sync::Arc<Self>, txs: Vec<SignedTransaction>) {
+    /// `received` is when the network handed the batch over.
+    pub async fn admit_from_peer(
+        self: &std::sync::Arc<Self>,
+        txs: Vec<SignedTransaction>,
+        received: Instant,
+    ) {
         let Ok(permit) = self.admissions.acquire().await else {
             return;
         };
+        let queued = received.elapsed();
+        self.metrics.admission_stage("queued", queued.as_secs_f64());
+        if queued >= SLOW_ADMISSION {
+            tracing::info!(
+                txs = txs.len(),
+                queued_ms = queued.as_secs_f64() * 1e3,
+                "forwarded batch queued"
+            );
+        }
         let node = self.clone();
         let _ = tokio::task::spawn_blocking(move || {
             let meta: Vec<(TxId, usize)> = txs.iter().map(|t| t.id_and_size()).collect();

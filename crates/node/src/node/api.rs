@@ -102,9 +102,13 @@ impl NodeApi for NodeHandle {
                 })
                 .collect()
         };
+        let arrived = std::time::Instant::now();
         let Ok(permit) = self.0.admissions.acquire().await else {
             return refuse_all(ids, "unavailable", "the node is shutting down".into());
         };
+        self.0
+            .metrics
+            .admission_stage("queued", arrived.elapsed().as_secs_f64());
         let admitted =
             match tokio::task::spawn_blocking(move || node.admit(txs, &meta, wait.is_some(), true))
                 .await

@@ -16,6 +16,12 @@ pub struct CodeLabel {
     pub code: String,
 }
 
+/// A stage of admitting a batch of transactions.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabel {
+    pub stage: &'static str,
+}
+
 #[derive(Clone, Debug)]
 pub struct NodeMetrics {
     pub block_height: Gauge,
@@ -29,6 +35,11 @@ pub struct NodeMetrics {
     pub mempool_bytes: Gauge,
     pub txs_admitted: Counter,
     pub txs_refused: Family<CodeLabel, Counter>,
+    pub admission_seconds: Family<StageLabel, Histogram, fn() -> Histogram>,
+}
+
+fn admission_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
 }
 
 impl NodeMetrics {
@@ -45,6 +56,7 @@ impl NodeMetrics {
             mempool_bytes: Gauge::default(),
             txs_admitted: Counter::default(),
             txs_refused: Family::default(),
+            admission_seconds: Family::new_with_constructor(admission_histogram),
         };
         r.register(
             "couponchain_block_height",
@@ -101,7 +113,18 @@ impl NodeMetrics {
             "Transactions refused at admission or dropped before inclusion, by code",
             m.txs_refused.clone(),
         );
+        r.register(
+            "couponchain_admission_seconds",
+            "Time a batch of submitted or forwarded transactions spends in each stage of admission: queued (waiting for an admission slot; a peer's batch also waits for the one before it), checks (envelope, already final, role), signatures, mempool (lock and insert)",
+            m.admission_seconds.clone(),
+        );
         m
+    }
+
+    pub fn admission_stage(&self, stage: &'static str, seconds: f64) {
+        self.admission_seconds
+            .get_or_create(&StageLabel { stage })
+            .observe(seconds);
     }
 
     pub fn refused(&self, code: &str) {
