@@ -456,4 +456,76 @@ async fn losing_two_of_four_validators_halts_finality_until_one_returns() {
     .await;
     assert_eq!(apis[3].get(&tx_path).await.1["status"], "final");
     assert_agree(&[&apis[0], &apis[1], &apis[3]]).await;
+
+    // Validator 2 comes back with its key on an empty data directory (its disk replaced,
+    // say): before signing anything it follows the chain to where the others are, then
+    // abstains two heights past it (it may have signed there before), then takes part.
+    let data = net.specs[2].2.parent().unwrap().join("data");
+    std::fs::remove_dir_all(&data).unwrap_or_else(|e| panic!("wiping {}: {e}", data.display()));
+    let before = height(&apis[0]).await;
+    net.start_node(2);
+    wait_height(
+        &apis[2],
+        Duration::from_secs(60),
+        "validator 2 follows the chain from genesis",
+        |h| h >= before,
+    )
+    .await;
+    let log = std::fs::read_to_string(net.log(2)).unwrap();
+    assert!(
+        log.contains("following the chain there before signing anything"),
+        "validator 2 did not catch up before signing"
+    );
+    let through = abstain_through(&log);
+    assert!(
+        through >= before + 2,
+        "validator 2 abstains only through {through}, the chain was at {before}"
+    );
+    wait_height(
+        &apis[0],
+        Duration::from_secs(60),
+        "the abstention window passes",
+        |h| h > through,
+    )
+    .await;
+    let v2 = Keypair::from_seed("couponchain-localnet/validator-2")
+        .public()
+        .to_hex();
+    for h in before + 1..=through {
+        for a in [&apis[0], &apis[1], &apis[3]] {
+            assert!(
+                !participants(&block(a, h).await).contains(&v2),
+                "validator 2 signed block {h} while it had to abstain (through {through})"
+            );
+        }
+    }
+    wait_participation(
+        &apis[0],
+        &v2,
+        through + 1,
+        "validator 2 after abstaining".into(),
+    )
+    .await;
+}
+
+/// The height a validator said it abstains through, from its log's "no signing state" line.
+fn abstain_through(log: &str) -> u64 {
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("no signing state: this validator"))
+        .unwrap_or_else(|| panic!("no abstention in the log"));
+    // Without the terminal colour codes (`ESC [ … m`), which hold digits too.
+    let mut plain = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|c| *c == 'm');
+        } else {
+            plain.push(c);
+        }
+    }
+    let rest = &plain[plain.find("abstain_through=").unwrap() + "abstain_through=".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap()
 }

@@ -128,12 +128,22 @@ struct HeightTiming {
 pub async fn run_consensus(
     node: Arc<Node>,
     settings: ConsensusSettings,
-    mut inbound: Inbound,
+    inbound: Inbound,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Inbound> {
     let Some(net) = node.net.clone() else {
         anyhow::bail!("a validator among several needs the peer-to-peer network");
     };
+    let mut inbound = super::rejoin::catch_up_before_signing(
+        node.clone(),
+        inbound,
+        shutdown.clone(),
+        &settings.signing_state_path,
+    )
+    .await?;
+    if *shutdown.borrow() {
+        return Ok(inbound);
+    }
     let (signing_file, state) =
         SigningStateFile::open(&settings.signing_state_path, node.ledger.head().height)?;
     let core = Consensus::new(settings.config.clone(), node.key.clone(), state);

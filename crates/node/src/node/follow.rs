@@ -157,25 +157,7 @@ pub async fn fetch_next(
     peers: Vec<PeerId>,
     our_height: u64,
 ) -> Option<(PeerId, Vec<Certified>)> {
-    let asks = peers.into_iter().map(|p| {
-        let net = net.clone();
-        async move {
-            let r = tokio::time::timeout(
-                std::time::Duration::from_secs(2),
-                net.ask(p, Request::Status),
-            )
-            .await;
-            match r {
-                Ok(Ok(Response::Status { height, .. })) => Some((height, p)),
-                _ => None,
-            }
-        }
-    });
-    let best = libp2p::futures::future::join_all(asks)
-        .await
-        .into_iter()
-        .flatten()
-        .max()?;
+    let best = peer_heights(net, peers).await.into_iter().max()?;
     if best.0 <= our_height {
         return None;
     }
@@ -203,4 +185,28 @@ pub async fn fetch_next(
             None
         }
     }
+}
+
+/// The heights `peers` report (those that answer within 2 s), with who reported each. A
+/// claim, not a proof: only blocks with certificates are believed.
+pub async fn peer_heights(net: &Network, peers: Vec<PeerId>) -> Vec<(u64, PeerId)> {
+    let asks = peers.into_iter().map(|p| {
+        let net = net.clone();
+        async move {
+            let r = tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                net.ask(p, Request::Status),
+            )
+            .await;
+            match r {
+                Ok(Ok(Response::Status { height, .. })) => Some((height, p)),
+                _ => None,
+            }
+        }
+    });
+    libp2p::futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }

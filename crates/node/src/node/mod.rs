@@ -16,6 +16,7 @@ mod follow;
 pub mod mempool;
 pub mod metrics;
 mod producer;
+mod rejoin;
 mod replica;
 mod signing_file;
 

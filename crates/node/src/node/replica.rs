@@ -18,16 +18,27 @@ const POLL: Duration = Duration::from_millis(500);
 /// validator; returns the inbound queue for the next role's task.
 pub async fn run_replica(
     node: Arc<Node>,
+    inbound: Inbound,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Inbound> {
+    follow(node, inbound, shutdown, |n| n.role() != Role::Replica).await
+}
+
+/// Follows the chain, verifying and applying every block, until `shutdown` turns true or
+/// `done` holds; returns the inbound queue.
+pub(super) async fn follow(
+    node: Arc<Node>,
     mut inbound: Inbound,
     mut shutdown: watch::Receiver<bool>,
+    done: impl Fn(&Node) -> bool,
 ) -> anyhow::Result<Inbound> {
     let Some(net) = node.net.clone() else {
-        anyhow::bail!("a replica needs the peer-to-peer network");
+        anyhow::bail!("following the chain needs the peer-to-peer network");
     };
     let mut poll = tokio::time::interval(POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        if node.role() != Role::Replica {
+        if done(&node) {
             return Ok(inbound);
         }
         tokio::select! {
@@ -56,7 +67,7 @@ pub async fn run_replica(
                     let n = node.clone();
                     let applied = tokio::task::spawn_blocking(move || n.apply_certified(Some(peer), blocks)).await?;
                     if applied == 0 { break; }
-                    if *shutdown.borrow() || node.role() != Role::Replica { break; }
+                    if *shutdown.borrow() || done(&node) { break; }
                 }
             }
         }
