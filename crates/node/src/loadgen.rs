@@ -113,6 +113,8 @@ struct Report {
     submitted: usize,
     final_applied: usize,
     final_refused_by_runtime: usize,
+    /// Why the runtime refused them, by code (e.g. `already_spent`).
+    runtime_refusals: BTreeMap<String, usize>,
     refused_at_admission: BTreeMap<String, usize>,
     timeouts: usize,
     seconds: f64,
@@ -195,6 +197,8 @@ struct Seen {
 #[derive(Deserialize)]
 struct SeenBrief {
     applied: bool,
+    #[serde(default)]
+    code: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -413,6 +417,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         submitted: 0,
         final_applied: 0,
         final_refused_by_runtime: 0,
+        runtime_refusals: BTreeMap::new(),
         refused_at_admission: BTreeMap::new(),
         timeouts: 0,
         seconds,
@@ -428,10 +433,16 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
             match o.status {
                 SubmitStatus::Final => {
                     latencies.push(took.as_secs_f64() * 1e3);
-                    if o.brief.as_ref().is_some_and(|b| b.applied) {
-                        report.final_applied += 1;
-                    } else {
-                        report.final_refused_by_runtime += 1;
+                    match &o.brief {
+                        Some(b) if b.applied => report.final_applied += 1,
+                        brief => {
+                            report.final_refused_by_runtime += 1;
+                            let code = brief.as_ref().and_then(|b| b.code.clone());
+                            *report
+                                .runtime_refusals
+                                .entry(code.unwrap_or_default())
+                                .or_default() += 1;
+                        }
                     }
                 }
                 SubmitStatus::Refused => {
@@ -475,10 +486,11 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
             report.mode, report.target_rate, report.seconds
         );
         println!(
-            "final {} (applied {}, refused by the runtime {}), admission refusals {:?}, timeouts {}",
+            "final {} (applied {}, refused by the runtime {} {:?}), admission refusals {:?}, timeouts {}",
             report.final_applied + report.final_refused_by_runtime,
             report.final_applied,
             report.final_refused_by_runtime,
+            report.runtime_refusals,
             report.refused_at_admission,
             report.timeouts
         );
