@@ -57,6 +57,7 @@ impl Node {
     ) -> Admitted {
         // Transactions admitted here (not received from a peer) go to every other
         // validator, once; the sole validator has none.
+        let from_client = forward;
         let forward = forward && self.role() != super::Role::SoleValidator && self.net.is_some();
         let started = Instant::now();
         let mut forwarded = Vec::new();
@@ -129,7 +130,7 @@ impl Node {
         }
         let now = Instant::now();
         let verified = now;
-        let mut warm = Vec::new();
+        let mut ahead = Vec::new();
         {
             let mut pool = lock(&self.mempool);
             let mut waiters = lock(&self.waiters);
@@ -150,7 +151,7 @@ impl Node {
                 match pool.insert(id, tx, size, now) {
                     Ok(()) => {
                         forwarded.extend(copy);
-                        warm.extend(coupon);
+                        ahead.extend(coupon);
                         self.metrics.txs_admitted.inc();
                         outcomes[i] = Some(SubmitOutcome {
                             brief: None,
@@ -179,14 +180,14 @@ impl Node {
         }
         self.wake.notify_one();
         let pooled = Instant::now();
-        self.observe_admission(n, forward, [started, checked, verified, pooled]);
+        self.observe_admission(n, from_client, [started, checked, verified, pooled]);
         if let (false, Some(net)) = (forwarded.is_empty(), &self.net) {
             net.send(
                 self.validator_peers(),
                 crate::net::wire::Request::Txs(forwarded),
             );
         }
-        self.warm_records(warm);
+        self.read_ahead(ahead);
         let outcomes: Vec<SubmitOutcome> = outcomes
             .into_iter()
             .map(|o| o.unwrap_or_else(|| refused(TxId::default(), "internal", "no outcome".into())))
@@ -228,18 +229,23 @@ impl Node {
     /// own, and drops them: the reads land in the storage's block cache, so the block that
     /// includes these transactions (tens of milliseconds later) does not wait on the disk
     /// for them. A record last touched weeks ago — the usual redemption — is a cold read.
-    fn warm_records(&self, keys: Vec<Hash>) {
+    /// Only an optimisation: skipped while as many read-aheads as admissions are running.
+    fn read_ahead(&self, keys: Vec<Hash>) {
         if keys.is_empty() {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        let Ok(permit) = self.read_aheads.clone().try_acquire_owned() else {
+            return;
+        };
         let ledger = self.ledger.clone();
         runtime.spawn_blocking(move || {
             if let Err(e) = ledger.get_many(&keys) {
-                tracing::debug!(error = %e, "warming coupon records failed");
+                tracing::debug!(error = %e, "reading coupon records ahead failed");
             }
+            drop(permit);
         });
     }
 

@@ -103,6 +103,8 @@ pub struct Node {
     wake: Notify,
     /// Bounds the admission batches in flight (see [`MAX_CONCURRENT_ADMISSIONS`]).
     admissions: Semaphore,
+    /// Bounds the record read-aheads in flight (they are skipped beyond it).
+    read_aheads: Arc<Semaphore>,
     head: watch::Sender<u64>,
     ready: AtomicBool,
     metrics: NodeMetrics,
@@ -148,6 +150,7 @@ impl Node {
             waiters: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             admissions: Semaphore::new(MAX_CONCURRENT_ADMISSIONS),
+            read_aheads: Arc::new(Semaphore::new(MAX_CONCURRENT_ADMISSIONS)),
             head: watch::channel(height).0,
             ready: AtomicBool::new(false),
             metrics,
