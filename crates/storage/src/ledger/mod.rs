@@ -123,10 +123,14 @@ impl Ledger {
         // All column families' memtables together stay under this, whatever each may grow to.
         db_opts.set_db_write_buffer_size(opts.write_buffer_bytes);
         if opts.compaction_rate_bytes > 0 {
-            // Flushes and compactions write at most this fast (auto-tuned below it): their
-            // CPU arrives spread out instead of in bursts that stall block execution.
+            // Flushes and compactions write at most this fast: their CPU arrives spread out
+            // instead of in bursts that stall block execution. A fixed rate, not RocksDB's
+            // auto-tuned one: that one sinks to a twentieth of the rate while writes are
+            // quiet, and the first flushes after a quiet minute then crawled — a state-tree
+            // flush took 54 s for 0.5 s of CPU, writes stopped behind three full memtables
+            // and two validators' blocks with them: no block final for 47 s.
             let rate = i64::try_from(opts.compaction_rate_bytes).unwrap_or(i64::MAX);
-            db_opts.set_auto_tuned_ratelimiter(rate, 100_000, 10);
+            db_opts.set_ratelimiter(rate, 100_000, 10);
         }
         // Flushes and compactions ask the kernel to write their files out every MiB as they
         // go, instead of leaving it gigabytes of dirty pages to write in one burst when the
