@@ -245,20 +245,20 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         http: http.clone(),
         rpc: args.rpc.trim_end_matches('/').to_string(),
     });
-    let submitters: Arc<Vec<Client>> = Arc::new(if args.submit_rpc.is_empty() {
-        vec![Client {
-            http,
-            rpc: client.rpc.clone(),
-        }]
+    let submit_to = if args.submit_rpc.is_empty() {
+        std::slice::from_ref(&args.rpc)
     } else {
-        args.submit_rpc
+        &args.submit_rpc[..]
+    };
+    let submitters: Arc<Vec<Client>> = Arc::new(
+        submit_to
             .iter()
             .map(|u| Client {
                 http: http.clone(),
                 rpc: u.trim_end_matches('/').to_string(),
             })
-            .collect()
-    });
+            .collect(),
+    );
     let status = client.status().await.context("reaching the node")?;
     let chain = status.chain_id.clone();
     let issuer = demo_or(&args.issuer_key, "issuer")?;
@@ -436,7 +436,6 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
                     match &o.brief {
                         Some(b) if b.applied => report.final_applied += 1,
                         brief => {
-                            report.final_refused_by_runtime += 1;
                             let code = brief.as_ref().and_then(|b| b.code.clone());
                             *report
                                 .runtime_refusals
@@ -453,6 +452,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
             }
         }
     }
+    report.final_refused_by_runtime = report.runtime_refusals.values().sum();
     report.throughput_tx_per_s =
         (report.final_applied + report.final_refused_by_runtime) as f64 / seconds;
     latencies.sort_by(|a, b| a.total_cmp(b));

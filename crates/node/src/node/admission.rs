@@ -128,8 +128,7 @@ impl Node {
                 outcomes[candidates[j].0] = Some(from_runtime(candidates[j].1, &e));
             }
         }
-        let now = Instant::now();
-        let verified = now;
+        let verified = Instant::now();
         let mut ahead = Vec::new();
         {
             let mut pool = lock(&self.mempool);
@@ -148,7 +147,7 @@ impl Node {
                     waiters.entry(id).or_default().push(s);
                     waits[i] = Some(r);
                 }
-                match pool.insert(id, tx, size, now) {
+                match pool.insert(id, tx, size, verified) {
                     Ok(()) => {
                         forwarded.extend(copy);
                         ahead.extend(coupon);

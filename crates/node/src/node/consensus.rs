@@ -136,6 +136,7 @@ pub async fn run_consensus(
     };
     let mut inbound = super::rejoin::catch_up_before_signing(
         node.clone(),
+        &net,
         inbound,
         shutdown.clone(),
         &settings.signing_state_path,

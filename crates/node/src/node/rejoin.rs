@@ -16,6 +16,7 @@
 use super::follow::peer_heights;
 use super::replica::follow;
 use super::{Inbound, Node};
+use crate::net::Network;
 use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ const ASK_AGAIN: Duration = Duration::from_secs(1);
 /// Returns once the node may open its signing state (or `shutdown` turned true).
 pub(super) async fn catch_up_before_signing(
     node: Arc<Node>,
+    net: &Network,
     inbound: Inbound,
     mut shutdown: watch::Receiver<bool>,
     signing_state: &Path,
@@ -37,7 +39,7 @@ pub(super) async fn catch_up_before_signing(
     if signing_state.exists() || node.ledger.head().height > 0 {
         return Ok(inbound);
     }
-    let Some(target) = reported_height(&node, &mut shutdown).await? else {
+    let Some(target) = reported_height(&node, net, &mut shutdown).await? else {
         return Ok(inbound);
     };
     if target == 0 {
@@ -73,17 +75,15 @@ pub(super) async fn catch_up_before_signing(
 /// that many answer); `None` if shut down first.
 async fn reported_height(
     node: &Node,
+    net: &Network,
     shutdown: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<Option<u64>> {
-    let Some(net) = node.net.clone() else {
-        return Ok(Some(0));
-    };
     let set = node.ledger.validator_set_after_tip()?;
     let needed = couponchain_consensus::max_faulty(&set)? + 1;
     let started = Instant::now();
     let mut told = Instant::now();
     loop {
-        let heights = peer_heights(&net, node.validator_peers()).await;
+        let heights = peer_heights(net, node.validator_peers()).await;
         if heights.len() >= needed {
             return Ok(heights.into_iter().map(|(h, _)| h).max());
         }
