@@ -118,6 +118,10 @@ async fn four_validators_and_a_replica_under_load_survive_a_crash_and_agree() {
     for a in &apis {
         wait_height(a, Duration::from_secs(30), "first blocks", |h| h >= 2).await;
     }
+    // A backup of validator 1's signing state, restored after it has signed more (below).
+    let v1_state = signing_state(&net, 1);
+    let v1_backup = v1_state.with_extension("backup");
+    std::fs::copy(&v1_state, &v1_backup).unwrap();
     let (issuer, site, holder) = (demo("issuer"), demo("site"), demo("holder"));
 
     // The lifecycle through different nodes, the replica included.
@@ -285,11 +289,7 @@ async fn four_validators_and_a_replica_under_load_survive_a_crash_and_agree() {
     .await;
     // It comes back without its signing state (lost with a disk, say): it must abstain
     // at the height it may have signed for, and take part after it.
-    let state = net.specs[3]
-        .2
-        .parent()
-        .unwrap()
-        .join("data/signing-state.bin");
+    let state = signing_state(&net, 3);
     std::fs::remove_file(&state).unwrap_or_else(|e| panic!("removing {}: {e}", state.display()));
     net.start_node(3);
     let restarted_at = height(&apis[0]).await;
@@ -316,6 +316,21 @@ async fn four_validators_and_a_replica_under_load_survive_a_crash_and_agree() {
         log.contains("no signing state"),
         "validator 3 did not say it abstains after losing its signing state"
     );
+
+    // Validator 1 comes back with the signing state backed up at the start: its own
+    // signatures in the chain since show it stale, and it abstains as if it were lost.
+    net.kill9(1);
+    std::fs::copy(&v1_backup, &v1_state).unwrap();
+    let before = height(&apis[0]).await;
+    net.start_node(1);
+    assert_abstains(
+        &net,
+        &apis,
+        1,
+        before,
+        "the signing state is older than this key's own signature",
+    )
+    .await;
     stop.store(true, Ordering::Relaxed);
     load.await.unwrap();
     catch_up_and_agree(&apis).await;
@@ -476,10 +491,37 @@ async fn losing_two_of_four_validators_halts_finality_until_one_returns() {
         log.contains("following the chain there before signing anything"),
         "validator 2 did not catch up before signing"
     );
+    assert_abstains(&net, &apis, 2, before, "no signing state: this validator").await;
+}
+
+fn signing_state(net: &Localnet, v: usize) -> std::path::PathBuf {
+    net.specs[v]
+        .2
+        .parent()
+        .unwrap()
+        .join("data/signing-state.bin")
+}
+
+/// Validator `v`, restarted when the chain was at `before`, says `why` it abstains, and
+/// through a height at least two past `before`; none of the other validators' blocks in
+/// that window carries its signature, and it signs again after it.
+async fn assert_abstains(net: &Localnet, apis: &[Api], v: usize, before: u64, why: &str) {
+    let start = Instant::now();
+    let log = loop {
+        let log = std::fs::read_to_string(net.log(v)).unwrap_or_default();
+        if log.contains(why) {
+            break log;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "validator {v} did not log {why:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let through = abstain_through(&log);
     assert!(
         through >= before + 2,
-        "validator 2 abstains only through {through}, the chain was at {before}"
+        "validator {v} abstains only through {through}, the chain was at {before}"
     );
     wait_height(
         &apis[0],
@@ -488,34 +530,43 @@ async fn losing_two_of_four_validators_halts_finality_until_one_returns() {
         |h| h > through,
     )
     .await;
-    let v2 = Keypair::from_seed("couponchain-localnet/validator-2")
+    let key = Keypair::from_seed(&format!("couponchain-localnet/validator-{v}"))
         .public()
         .to_hex();
     for h in before + 1..=through {
-        for a in [&apis[0], &apis[1], &apis[3]] {
-            assert!(
-                !participants(&block(a, h).await).contains(&v2),
-                "validator 2 signed block {h} while it had to abstain (through {through})"
-            );
+        for (i, a) in apis.iter().enumerate().take(4) {
+            if i != v {
+                assert!(
+                    !participants(&block(a, h).await).contains(&key),
+                    "validator {v} signed block {h} while it had to abstain (through {through})"
+                );
+            }
         }
     }
     wait_participation(
         &apis[0],
-        &v2,
+        &key,
         through + 1,
-        "validator 2 after abstaining".into(),
+        format!("validator {v} after abstaining"),
     )
     .await;
 }
 
-/// The height a validator said it abstains through, from its log's "no signing state" line.
+/// The height a validator last said it abstains through, from its log.
 fn abstain_through(log: &str) -> u64 {
     let line = log
         .lines()
-        .rev()
-        .find(|l| l.contains("no signing state: this validator"))
+        .map(without_colours)
+        .filter(|l| l.contains("abstain_through="))
+        .last()
         .unwrap_or_else(|| panic!("no abstention in the log"));
-    // Without the terminal colour codes (`ESC [ … m`), which hold digits too.
+    let rest = &line[line.find("abstain_through=").unwrap() + "abstain_through=".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap()
+}
+
+/// A log line without its terminal colour codes (`ESC [ … m`), which hold digits too.
+fn without_colours(line: &str) -> String {
     let mut plain = String::new();
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
@@ -525,7 +576,5 @@ fn abstain_through(log: &str) -> u64 {
             plain.push(c);
         }
     }
-    let rest = &plain[plain.find("abstain_through=").unwrap() + "abstain_through=".len()..];
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().unwrap()
+    plain
 }

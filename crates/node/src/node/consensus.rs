@@ -134,7 +134,7 @@ pub async fn run_consensus(
     let Some(net) = node.net.clone() else {
         anyhow::bail!("a validator among several needs the peer-to-peer network");
     };
-    let mut inbound = super::rejoin::catch_up_before_signing(
+    let (mut inbound, stale_through) = super::rejoin::catch_up_before_signing(
         node.clone(),
         &net,
         inbound,
@@ -145,8 +145,11 @@ pub async fn run_consensus(
     if *shutdown.borrow() {
         return Ok(inbound);
     }
-    let (signing_file, state) =
+    let (mut signing_file, mut state) =
         SigningStateFile::open(&settings.signing_state_path, node.ledger.head().height)?;
+    if let Some(height) = stale_through {
+        signing_file.abstain_through(&mut state, height)?;
+    }
     let core = Consensus::new(settings.config.clone(), node.key.clone(), state);
     let (events, mut event_rx) = mpsc::channel(1024);
     let mut d = Driver {

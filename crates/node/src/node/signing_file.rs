@@ -91,6 +91,23 @@ impl SigningStateFile {
         ))
     }
 
+    /// Raises `state` to abstain through `height` (and persists it) unless it is already
+    /// past there; returns whether it changed. For a state shown to be older than what this
+    /// key signed (restored from a backup, say: `rejoin`).
+    pub fn abstain_through(
+        &mut self,
+        state: &mut SigningState,
+        height: u64,
+    ) -> anyhow::Result<bool> {
+        let floor = SigningState::abstaining_through(height);
+        if (state.height, state.round) >= (floor.height, floor.round) {
+            return Ok(false);
+        }
+        self.persist(&floor)?;
+        *state = floor;
+        Ok(true)
+    }
+
     /// Makes `state` durable: overwrites the older slot and waits for the disk.
     pub fn persist(&mut self, state: &SigningState) -> anyhow::Result<()> {
         let seq = self.seq + 1;
@@ -102,6 +119,17 @@ impl SigningStateFile {
             .with_context(|| format!("writing the signing state {}", self.path.display()))?;
         self.seq = seq;
         Ok(())
+    }
+}
+
+/// The persisted state without opening the file for writing: `None` if there is no file;
+/// an error if it is unreadable (which `open` refuses too).
+pub(super) fn peek(path: &Path) -> anyhow::Result<Option<SigningState>> {
+    match std::fs::read(path) {
+        Ok(bytes) if bytes.len() == 2 * SLOT => Ok(Some(newest_slot(&bytes)?.1)),
+        Ok(bytes) => Ok(Some(couponchain_chain::encoding::decode(&bytes)?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -279,5 +307,29 @@ mod tests {
         // The file now exists: a restart reads the abstention back, not a fresh state.
         let (_, s) = SigningStateFile::open(&path, 10).unwrap();
         assert_eq!(s, SigningState::abstaining_through(12));
+    }
+
+    #[test]
+    fn a_stale_state_is_raised_to_abstain_and_a_newer_one_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signing-state.bin");
+        assert_eq!(peek(&path).unwrap(), None);
+        let (mut f, _) = SigningStateFile::open(&path, 0).unwrap();
+        f.persist(&state(7, 1)).unwrap();
+        let mut s = state(7, 1);
+        assert_eq!(peek(&path).unwrap(), Some(state(7, 1)));
+        // Already past height 6: unchanged, nothing written.
+        assert!(!f.abstain_through(&mut s, 6).unwrap());
+        assert_eq!(s, state(7, 1));
+        // Behind height 20: raised, and the raise is what a restart reads.
+        assert!(f.abstain_through(&mut s, 20).unwrap());
+        assert_eq!(s, SigningState::abstaining_through(20));
+        assert_eq!(
+            peek(&path).unwrap(),
+            Some(SigningState::abstaining_through(20))
+        );
+        assert!(!f.abstain_through(&mut s, 20).unwrap());
+        damage(&path, &[30, SLOT + 30]);
+        assert!(peek(&path).is_err());
     }
 }
