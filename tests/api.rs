@@ -22,6 +22,12 @@ pub struct Api {
 }
 
 impl Api {
+    /// The Prometheus text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        let r = self.http.get(format!("{}/metrics", self.url)).send().await;
+        r.unwrap().text().await.unwrap()
+    }
+
     pub async fn connect(url: &str) -> Api {
         let http = reqwest::Client::new();
         let status: Value = http

@@ -376,15 +376,7 @@ async fn lifecycle_over_http_with_every_refusal_and_a_resumable_event_stream() {
     // Health, readiness, metrics, OpenAPI.
     assert_eq!(api.get("/health").await.0, 200);
     assert_eq!(api.get("/ready").await.0, 200);
-    let metrics = api
-        .http
-        .get(format!("{}/metrics", api.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = api.metrics().await;
     for m in [
         "couponchain_block_height",
         "couponchain_mempool_txs",
@@ -475,4 +467,48 @@ async fn sigkill_loses_no_final_transaction_and_the_node_continues() {
         )
         .await;
     api.applied(&tx).await;
+}
+
+/// A node whose disk is under its reserve (`storage.min_free_mb`, here far above any disk)
+/// refuses client transactions with `disk_low` and HTTP 503 — the client should try
+/// another node — while it keeps serving queries and producing blocks, and says so in its
+/// metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_its_disk_reserve_a_node_refuses_transactions_and_keeps_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProcess::dev_env(
+        dir.path(),
+        &[],
+        &[("COUPONCHAIN__STORAGE__MIN_FREE_MB", "1000000000000")],
+    );
+    let api = Api::connect(&node.url).await;
+    let issuer = demo("issuer");
+    let now = api.chain_time().await;
+    let create = api
+        .tx(
+            &issuer,
+            TxBody::CreateCampaign(spec("full disk", now - 1, now + 3_600_000)),
+        )
+        .await;
+    let (http, out) = api.submit(&create).await;
+    assert_eq!(http, 503, "{out}");
+    assert_eq!(out["status"], "refused", "{out}");
+    assert_eq!(out["error"]["code"], "disk_low", "{out}");
+    let (code, status) = api.get("/v1/status").await;
+    assert_eq!(code, 200, "{status}");
+    let metrics = api.metrics().await;
+    let gauge = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    };
+    assert_eq!(gauge("couponchain_storage_disk_low"), 1);
+    assert!(gauge("couponchain_storage_disk_free_bytes") > 0);
+    assert!(
+        metrics.contains("couponchain_txs_refused_total{code=\"disk_low\"} 1"),
+        "the refusal is not counted by code"
+    );
+    assert!(node.terminate(), "the node did not stop cleanly on SIGTERM");
 }

@@ -169,6 +169,16 @@ impl NodeProcess {
     /// Starts `couponchain dev` on a free port with its state in `data_dir`, and waits
     /// (bounded: 30 s) for the line announcing the RPC URL.
     pub fn dev(data_dir: &std::path::Path, extra: &[&str]) -> NodeProcess {
+        NodeProcess::dev_env(data_dir, extra, &[])
+    }
+
+    /// As [`NodeProcess::dev`], with environment variables set for the node (configuration
+    /// overrides such as `COUPONCHAIN__STORAGE__MIN_FREE_MB`).
+    pub fn dev_env(
+        data_dir: &std::path::Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> NodeProcess {
         let mut args: Vec<std::ffi::OsString> = vec!["dev".into(), "--data-dir".into()];
         args.push(data_dir.into());
         for a in ["--rpc-addr", "127.0.0.1:0", "--log-level", "warn"]
@@ -177,7 +187,7 @@ impl NodeProcess {
         {
             args.push(a.into());
         }
-        NodeProcess::spawn(&args, data_dir, std::process::Stdio::inherit())
+        NodeProcess::spawn(&args, data_dir, std::process::Stdio::inherit(), env)
     }
 
     /// Starts `couponchain run --config FILE`, logging to `log`, and waits (bounded: 60 s)
@@ -189,17 +199,19 @@ impl NodeProcess {
             .open(log)
             .unwrap();
         let args: Vec<std::ffi::OsString> = vec!["run".into(), "--config".into(), config.into()];
-        NodeProcess::spawn(&args, config.parent().unwrap(), file.into())
+        NodeProcess::spawn(&args, config.parent().unwrap(), file.into(), &[])
     }
 
     fn spawn(
         args: &[std::ffi::OsString],
         data_dir: &std::path::Path,
         stderr: std::process::Stdio,
+        env: &[(&str, &str)],
     ) -> NodeProcess {
         use std::io::{BufRead, BufReader};
         let mut child = std::process::Command::new(couponchain_bin())
             .args(args)
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(stderr)
             .spawn()

@@ -227,15 +227,7 @@ async fn four_validators_and_a_replica_under_load_survive_a_crash_and_agree() {
         0,
         "an unregistered node must not sync"
     );
-    let metrics = apis[0]
-        .http
-        .get(format!("{}/metrics", apis[0].url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = apis[0].metrics().await;
     let denied: f64 = metrics
         .lines()
         .find(|l| l.starts_with("couponchain_p2p_denied_connections_total"))

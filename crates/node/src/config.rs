@@ -44,6 +44,9 @@ pub mod defaults {
     /// writes 64, which took the 4-validator localnet's p99 at 3,000 tx/s from ~500 ms to
     /// ~160 ms (BENCHMARKS.md).
     pub const STORAGE_COMPACTION_RATE_MB: u64 = 0;
+    /// A few minutes of blocks at full speed (~30 MB/s written), and room for RocksDB to
+    /// finish a compaction.
+    pub const STORAGE_MIN_FREE_MB: u64 = 1024;
     pub const LOG_LEVEL: &str = "info";
     /// Round timeouts (base + round × delta), sized for validators on one LAN or machine.
     pub const TIMEOUT_PROPOSE_MS: u64 = 3_000;
@@ -157,6 +160,8 @@ pub struct UserStorage {
     /// Flush and compaction writes per second at most, MiB (0: unlimited).
     pub compaction_rate_mb: Option<u64>,
     pub sync_writes: Option<bool>,
+    /// Free space to keep on the data directory's disk, MiB (0: no reserve).
+    pub min_free_mb: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -197,6 +202,7 @@ pub struct Config {
     pub storage_write_buffer_bytes: usize,
     pub storage_compaction_rate_bytes: u64,
     pub storage_sync_writes: bool,
+    pub storage_min_free_bytes: u64,
     pub log_format: LogFormat,
     pub log_level: String,
     pub p2p_listen: Option<libp2p::Multiaddr>,
@@ -461,6 +467,11 @@ impl UserConfig {
                 .storage
                 .sync_writes
                 .unwrap_or(defaults::STORAGE_SYNC_WRITES),
+            storage_min_free_bytes: self
+                .storage
+                .min_free_mb
+                .unwrap_or(defaults::STORAGE_MIN_FREE_MB)
+                .saturating_mul(1 << 20),
             log_format,
             log_level: self.log.level.unwrap_or_else(|| defaults::LOG_LEVEL.into()),
         })

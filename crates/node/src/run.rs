@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::net;
+use crate::node::disk::{watch_disk, DiskGuard};
 use crate::node::mempool::MempoolLimits;
 use crate::node::metrics::{NodeMetrics, StorageCollector};
 use crate::node::{
@@ -50,6 +51,10 @@ fn is_registered(ledger: &Ledger, key: &couponchain_chain::PublicKey) -> bool {
 pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let disk = Arc::new(
+        DiskGuard::new(config.data_dir.clone(), config.storage_min_free_bytes)
+            .with_context(|| format!("reading the free space of {}", config.data_dir.display()))?,
+    );
     let ledger_dir = config.data_dir.join("ledger");
     let opts = LedgerOptions {
         block_cache_bytes: config.storage_block_cache_bytes,
@@ -70,8 +75,10 @@ pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow:
     let node_metrics = NodeMetrics::register(&mut registry);
     registry.register_collector(Box::new(StorageCollector {
         ledger: ledger.clone(),
+        disk: disk.clone(),
     }));
     let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(watch_disk(disk.clone(), stop_rx.clone()));
     let (net, inbound) = match &config.p2p_listen {
         Some(listen) => {
             let allow_ledger = ledger.clone();
@@ -107,6 +114,7 @@ pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow:
         },
         node_metrics,
         net.clone(),
+        disk,
     )?;
     let limits = RpcLimits {
         max_body_bytes: config.rpc_max_body_bytes,

@@ -102,6 +102,12 @@ impl NodeApi for NodeHandle {
                 })
                 .collect()
         };
+        if let Some(message) = self.0.disk.low() {
+            for _ in 0..n {
+                self.0.metrics.refused("disk_low");
+            }
+            return refuse_all(ids, "disk_low", message);
+        }
         let arrived = std::time::Instant::now();
         let Ok(permit) = self.0.admissions.acquire().await else {
             return refuse_all(ids, "unavailable", "the node is shutting down".into());

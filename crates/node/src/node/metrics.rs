@@ -154,10 +154,28 @@ const IMMUTABLE_MEMTABLES: &str = "couponchain_storage_immutable_memtables";
 #[derive(Debug)]
 pub struct StorageCollector {
     pub ledger: Arc<Ledger>,
+    pub disk: Arc<super::disk::DiskGuard>,
 }
 
 impl Collector for StorageCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let disk: [(&str, &str, u64); 2] = [
+            (
+                "couponchain_storage_disk_free_bytes",
+                "Free bytes on the data directory's disk (at the last check, every 5 s)",
+                self.disk.free(),
+            ),
+            (
+                "couponchain_storage_disk_low",
+                "1 while the free space is under storage.min_free_mb (client transactions refused)",
+                u64::from(self.disk.low().is_some()),
+            ),
+        ];
+        for (name, help, value) in disk {
+            let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
+            let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
+            gauge.encode(metric)?;
+        }
         let s = match self.ledger.storage_stats() {
             Ok(s) => s,
             Err(e) => {

@@ -12,6 +12,7 @@
 mod admission;
 mod api;
 mod consensus;
+pub mod disk;
 mod follow;
 pub mod mempool;
 pub mod metrics;
@@ -114,6 +115,8 @@ pub struct Node {
     /// Peer ids of the validators of the next height, without this node.
     validator_peers: Mutex<Vec<PeerId>>,
     evidence: Mutex<VecDeque<Equivocation>>,
+    /// The data directory's free space (client submissions are refused under its reserve).
+    disk: Arc<disk::DiskGuard>,
 }
 
 /// Locks a mutex, recovering the data if a thread panicked while holding it (the data
@@ -130,6 +133,7 @@ impl Node {
         block: BlockSettings,
         metrics: NodeMetrics,
         net: Option<Network>,
+        disk: Arc<disk::DiskGuard>,
     ) -> anyhow::Result<Arc<Node>> {
         let params = ledger.genesis().params();
         let role = role_in(&ledger.next_validator_set()?, &key);
@@ -158,6 +162,7 @@ impl Node {
             net,
             validator_peers: Mutex::new(Vec::new()),
             evidence: Mutex::new(VecDeque::new()),
+            disk,
         });
         node.refresh_membership();
         Ok(node)
