@@ -36,6 +36,10 @@ pub const MAX_PENALTIES: u32 = 20;
 pub const MAX_INBOUND_STREAMS: usize = 32;
 const COMMAND_QUEUE: usize = 16_384;
 const CONSENSUS_QUEUE: usize = 16_384;
+/// Block bodies and decided blocks waiting for the node: each may be a frame of up to
+/// [`wire::MAX_REQUEST_BYTES`], so they queue apart from the small messages and far fewer
+/// of them (the node needs one or two per height; a replica that lags fetches the rest).
+const HEAVY_QUEUE: usize = 32;
 const TX_QUEUE: usize = 1_024;
 const REDIAL: Duration = Duration::from_secs(1);
 
@@ -117,9 +121,31 @@ pub struct NetConfig {
 #[derive(Debug)]
 pub struct Inbound {
     /// Proposals, votes, block bodies, decided blocks.
-    pub consensus: mpsc::Receiver<(PeerId, Request)>,
+    pub consensus: PeerMessages,
     /// Transaction batches.
     pub txs: mpsc::Receiver<(PeerId, Vec<couponchain_chain::SignedTransaction>, Instant)>,
+}
+
+/// Proposals and votes (many, small) and block bodies and decided blocks (few, large), in
+/// two bounded queues: a flood of large messages cannot hold more than [`HEAVY_QUEUE`] of
+/// them in memory, nor crowd out the votes.
+#[derive(Debug)]
+pub struct PeerMessages {
+    small: mpsc::Receiver<(PeerId, Request)>,
+    heavy: mpsc::Receiver<(PeerId, Request)>,
+}
+
+impl PeerMessages {
+    /// The next message, small ones first; `None` once the network task has stopped.
+    /// Cancel-safe (it only waits on channel receives).
+    pub async fn recv(&mut self) -> Option<(PeerId, Request)> {
+        tokio::select! {
+            biased;
+            Some(m) = self.small.recv() => Some(m),
+            Some(m) = self.heavy.recv() => Some(m),
+            else => None,
+        }
+    }
 }
 
 enum Command {
@@ -270,6 +296,7 @@ pub fn spawn(
     }
     let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
     let (consensus_tx, consensus_rx) = mpsc::channel(CONSENSUS_QUEUE);
+    let (heavy_tx, heavy_rx) = mpsc::channel(HEAVY_QUEUE);
     let (txs_tx, txs_rx) = mpsc::channel(TX_QUEUE);
     let (listening_tx, listening) = watch::channel(Vec::new());
     let connected = Arc::new(Mutex::new(BTreeSet::new()));
@@ -279,6 +306,7 @@ pub fn spawn(
         commands: command_rx,
         respond: commands.clone(),
         consensus: consensus_tx,
+        heavy: heavy_tx,
         txs: txs_tx,
         connected: connected.clone(),
         listening: listening_tx,
@@ -299,7 +327,10 @@ pub fn spawn(
             metrics,
         },
         Inbound {
-            consensus: consensus_rx,
+            consensus: PeerMessages {
+                small: consensus_rx,
+                heavy: heavy_rx,
+            },
             txs: txs_rx,
         },
     ))
@@ -311,6 +342,7 @@ struct Task {
     commands: mpsc::Receiver<Command>,
     respond: mpsc::Sender<Command>,
     consensus: mpsc::Sender<(PeerId, Request)>,
+    heavy: mpsc::Sender<(PeerId, Request)>,
     txs: mpsc::Sender<(PeerId, Vec<couponchain_chain::SignedTransaction>, Instant)>,
     connected: Arc<Mutex<BTreeSet<PeerId>>>,
     listening: watch::Sender<Vec<Multiaddr>>,
@@ -540,7 +572,11 @@ impl Task {
                     .behaviour_mut()
                     .rr
                     .send_response(channel, Response::Ack);
-                if self.consensus.try_send((peer, other)).is_err() {
+                let queue = match other {
+                    Request::Block(_) | Request::Decided(_) => &self.heavy,
+                    _ => &self.consensus,
+                };
+                if queue.try_send((peer, other)).is_err() {
                     NetMetrics::count(&self.metrics.dropped, kind);
                 }
             }

@@ -623,10 +623,14 @@ impl Driver {
             "height decided"
         );
         let included: HashSet<TxId> = included.into_iter().collect();
-        if let Some(mine) = self.built.remove(&hash) {
-            self.node.report_proposed(&mine);
+        let ours = self.built.remove(&hash);
+        if let Some(mine) = &ours {
+            self.node.report_proposed(mine);
         }
         self.settle_built(&included);
+        // The validator that built the block pushes it to the replicas: one copy each, not
+        // one per validator (a replica decodes every copy it receives). A replica that
+        // misses it — not connected to that validator, or it crashed — asks within its poll.
         let validators = self.node.validator_peers();
         let others: Vec<PeerId> = self
             .net
@@ -634,7 +638,7 @@ impl Driver {
             .into_iter()
             .filter(|p| !validators.contains(p))
             .collect();
-        if !others.is_empty() {
+        if ours.is_some() && !others.is_empty() {
             self.net.send(
                 others,
                 Request::Decided(Box::new(Certified {

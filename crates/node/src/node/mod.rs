@@ -49,7 +49,7 @@ pub use producer::run_producer;
 pub use replica::run_replica;
 
 /// Consensus and block messages from peers, handed from one role's task to the next.
-pub type Inbound = tokio::sync::mpsc::Receiver<(PeerId, crate::net::wire::Request)>;
+pub type Inbound = crate::net::PeerMessages;
 
 /// What this node does for the next height.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

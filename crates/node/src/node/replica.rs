@@ -1,6 +1,8 @@
-//! The full replica: a non-voting node that follows the chain. Validators push each block
-//! as it becomes final (`Decided`); a replica that misses some (it was down, or is new)
-//! catches up from whichever peer is furthest ahead. Every block is verified (certificate
+//! The full replica: a non-voting node that follows the chain. The validator that built a
+//! block pushes it to the replicas it is connected to as it becomes final (`Decided`); a
+//! replica that misses some (it was down, is new, or is not connected to that validator)
+//! catches up from whichever peer is furthest ahead, asking every [`POLL`] when no block
+//! arrives. Every block is verified (certificate
 //! and re-execution) before it is applied. Transactions submitted to a replica are
 //! admitted here and forwarded to the validators (see admission).
 
