@@ -583,3 +583,26 @@ impl Task {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn small_messages_come_first_and_both_queues_drain_before_none() {
+        let (small_tx, small) = mpsc::channel(4);
+        let (heavy_tx, heavy) = mpsc::channel(1);
+        let mut messages = PeerMessages { small, heavy };
+        let peer = PeerId::random();
+        heavy_tx.try_send((peer, Request::Status)).unwrap();
+        small_tx
+            .try_send((peer, Request::GetBlocks { from: 7, max: 1 }))
+            .unwrap();
+        let first = messages.recv().await.unwrap().1;
+        assert!(matches!(first, Request::GetBlocks { from: 7, .. }));
+        drop(small_tx);
+        assert!(matches!(messages.recv().await.unwrap().1, Request::Status));
+        drop(heavy_tx);
+        assert!(messages.recv().await.is_none());
+    }
+}
