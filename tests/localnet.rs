@@ -548,9 +548,9 @@ async fn assert_abstains(net: &Localnet, apis: &[Api], v: usize, before: u64, wh
 fn abstain_through(log: &str) -> u64 {
     let line = log
         .lines()
+        .rev()
         .map(without_colours)
-        .filter(|l| l.contains("abstain_through="))
-        .last()
+        .find(|l| l.contains("abstain_through="))
         .unwrap_or_else(|| panic!("no abstention in the log"));
     let rest = &line[line.find("abstain_through=").unwrap() + "abstain_through=".len()..];
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
