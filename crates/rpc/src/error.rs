@@ -21,6 +21,10 @@ pub enum RpcError {
     /// The node cannot serve this now (starting, shutting down, overloaded).
     #[error("{0}")]
     Unavailable(String),
+    /// The node refused a transaction for its own condition, not the transaction's
+    /// (`disk_low`): another node may take it (503).
+    #[error("{message}")]
+    NodeCondition { code: String, message: String },
     /// Something failed inside the node; the message is for the operator's logs.
     #[error("internal error: {0}")]
     Internal(String),
@@ -48,6 +52,7 @@ impl RpcError {
             RpcError::NotFound { .. } => "not_found",
             RpcError::Refused { code, .. } => code,
             RpcError::Unavailable(_) => "unavailable",
+            RpcError::NodeCondition { code, .. } => code,
             RpcError::Internal(_) => "internal",
             RpcError::MethodNotAllowed(_) => "method_not_allowed",
             RpcError::BodyTooLarge { .. } => "body_too_large",
@@ -63,7 +68,9 @@ impl RpcError {
             RpcError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             RpcError::NotFound { .. } => StatusCode::NOT_FOUND,
             RpcError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            RpcError::Unavailable(_) | RpcError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            RpcError::Unavailable(_) | RpcError::NotReady(_) | RpcError::NodeCondition { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             RpcError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             RpcError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             RpcError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

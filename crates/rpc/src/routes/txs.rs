@@ -21,9 +21,9 @@ const NODE_CONDITIONS: [&str; 2] = ["unavailable", "disk_low"];
 /// Submit one signed transaction.
 ///
 /// Without `wait` the answer comes once the mempool has admitted (`accepted`) or refused
-/// (`refused`, HTTP 422; 503 when the refusal is this node's condition, not the
-/// transaction's — `unavailable` while it shuts down, `disk_low` while its disk is under its
-/// reserve — so a client tries another node) it. With `wait=final` it comes when the transaction is in a final
+/// (`refused`, HTTP 422) it — or answers 503 with an error body when the refusal is about
+/// this node, not the transaction (`unavailable` while it shuts down, `disk_low` while its
+/// disk is under its reserve), so that a client tries another node. With `wait=final` it comes when the transaction is in a final
 /// block (`final`, with its receipt — which may itself be a runtime refusal such as
 /// `already_spent`) or when the wait ends (`timeout`: still admitted, not final yet).
 #[utoipa::path(
@@ -41,7 +41,7 @@ const NODE_CONDITIONS: [&str; 2] = ["unavailable", "disk_low"];
     responses(
         (status = 200, description = "Accepted, final or timed out", body = SubmitOutcome),
         (status = 422, description = "Refused; `error` says why", body = SubmitOutcome),
-        (status = 503, description = "Refused for this node's condition (`unavailable`, `disk_low`): try another node", body = SubmitOutcome),
+        (status = 503, description = "`unavailable` or `disk_low`: this node takes no transactions now; try another", body = ErrorBody),
         (status = 400, description = "`bad_json`, `bad_hex`, `bad_encoding` or `bad_param`", body = ErrorBody),
         (status = 413, description = "`body_too_large`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
@@ -64,12 +64,17 @@ pub(crate) async fn submit<A: NodeApi>(
         .ok_or_else(|| RpcError::Internal(format!("the node returned no outcome for {id}")))?;
     st.metrics.count_submitted(outcome.status);
     let outcome = params.shape(outcome);
-    let node_condition = outcome
+    if let Some(e) = outcome
         .error
         .as_ref()
-        .is_some_and(|e| NODE_CONDITIONS.contains(&e.code.as_str()));
+        .filter(|e| NODE_CONDITIONS.contains(&e.code.as_str()))
+    {
+        return Err(RpcError::NodeCondition {
+            code: e.code.clone(),
+            message: e.message.clone(),
+        });
+    }
     let status = match outcome.status {
-        SubmitStatus::Refused if node_condition => StatusCode::SERVICE_UNAVAILABLE,
         SubmitStatus::Refused => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::OK,
     };
