@@ -103,9 +103,7 @@ impl NodeApi for NodeHandle {
                 .collect()
         };
         if let Some(message) = self.0.disk.low() {
-            for _ in 0..n {
-                self.0.metrics.refused("disk_low");
-            }
+            self.0.metrics.refused_many("disk_low", n as u64);
             return refuse_all(ids, "disk_low", message);
         }
         let arrived = std::time::Instant::now();

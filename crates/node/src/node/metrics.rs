@@ -128,11 +128,15 @@ impl NodeMetrics {
     }
 
     pub fn refused(&self, code: &str) {
+        self.refused_many(code, 1);
+    }
+
+    pub fn refused_many(&self, code: &str, txs: u64) {
         self.txs_refused
             .get_or_create(&CodeLabel {
                 code: code.to_string(),
             })
-            .inc();
+            .inc_by(txs);
     }
 }
 
