@@ -31,10 +31,14 @@ pub mod defaults {
     /// Caps a block's execution at a few hundred milliseconds on this hardware.
     pub const BLOCK_MAX_TXS: usize = 10_000;
     pub const BLOCK_MAX_BYTES: usize = 16 << 20;
-    pub const STORAGE_BLOCK_CACHE_MB: usize = 256;
-    /// Encoded state-tree chunks, ~300 bytes each: ~900,000 chunks, the deep levels of a
-    /// tree of about 2.5 million coupons.
-    pub const STORAGE_TREE_CACHE_MB: usize = 256;
+    /// Both caches fill only as the state grows (a small chain uses little of them). At
+    /// 2.7 M coupons, 512 / 768 MiB instead of 256 / 256 gave the localnet 2,946 instead of
+    /// 2,593 tx/s (means of four alternating 90 s runs; faster in each adjacent pair;
+    /// BENCHMARKS.md, session 9).
+    pub const STORAGE_BLOCK_CACHE_MB: usize = 512;
+    /// Encoded state-tree chunks, ~300 bytes each: ~2.6 million chunks, the deep levels of
+    /// a tree of about 7 million coupons.
+    pub const STORAGE_TREE_CACHE_MB: usize = 768;
     pub const STORAGE_SYNC_WRITES: bool = true;
     /// Large memtables mean fewer level-0 files and less compaction competing with block
     /// execution; a 10,000-transaction block writes ~10 MB.
