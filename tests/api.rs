@@ -73,6 +73,13 @@ impl Api {
         .sign(signer)
     }
 
+    /// A `CreateCampaign` by `issuer`, open from the chain's time now for an hour.
+    pub async fn open_campaign(&self, issuer: &Keypair, name: &str) -> SignedTransaction {
+        let now = self.chain_time().await;
+        let body = TxBody::CreateCampaign(spec(name, now - 1, now + 3_600_000));
+        self.tx(issuer, body).await
+    }
+
     /// Submits one transaction in binary and waits for finality.
     pub async fn submit(&self, tx: &SignedTransaction) -> (u16, Value) {
         let r = self

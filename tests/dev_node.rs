@@ -70,12 +70,7 @@ async fn lifecycle_over_http_with_every_refusal_and_a_resumable_event_stream() {
     let now = api.chain_time().await;
 
     // Campaign A (long), campaign B (expires in 3 s).
-    let create_a = api
-        .tx(
-            &issuer,
-            TxBody::CreateCampaign(spec("A", now - 1, now + 3_600_000)),
-        )
-        .await;
+    let create_a = api.open_campaign(&issuer, "A").await;
     let a = campaign_id(&create_a.id());
     api.applied(&create_a).await;
     let create_b = api
@@ -407,13 +402,7 @@ async fn sigkill_loses_no_final_transaction_and_the_node_continues() {
     let node = NodeProcess::dev(dir.path(), &[]);
     let api = Api::connect(&node.url).await;
     let issuer = demo("issuer");
-    let now = api.chain_time().await;
-    let create = api
-        .tx(
-            &issuer,
-            TxBody::CreateCampaign(spec("crash", now - 1, now + 3_600_000)),
-        )
-        .await;
+    let create = api.open_campaign(&issuer, "crash").await;
     let campaign = campaign_id(&create.id());
     api.applied(&create).await;
     let mut finals = Vec::new();
@@ -483,13 +472,7 @@ async fn under_its_disk_reserve_a_node_refuses_transactions_and_keeps_running() 
     );
     let api = Api::connect(&node.url).await;
     let issuer = demo("issuer");
-    let now = api.chain_time().await;
-    let create = api
-        .tx(
-            &issuer,
-            TxBody::CreateCampaign(spec("full disk", now - 1, now + 3_600_000)),
-        )
-        .await;
+    let create = api.open_campaign(&issuer, "full disk").await;
     let (http, out) = api.submit(&create).await;
     assert_eq!(http, 503, "{out}");
     assert_eq!(out["code"], "disk_low", "{out}");

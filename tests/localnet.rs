@@ -6,7 +6,7 @@
 
 use couponchain_chain::tx::{campaign_id, coupon_id, GovAction, Recipient, TxBody};
 use couponchain_chain::{Hash, Keypair};
-use couponchain_tests::{demo, spec, Api, Localnet, NodeProcess};
+use couponchain_tests::{demo, Api, Localnet, NodeProcess};
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -125,13 +125,7 @@ async fn four_validators_and_a_replica_under_load_survive_a_crash_and_agree() {
     let (issuer, site, holder) = (demo("issuer"), demo("site"), demo("holder"));
 
     // The lifecycle through different nodes, the replica included.
-    let now = apis[0].chain_time().await;
-    let create = apis[1]
-        .tx(
-            &issuer,
-            TxBody::CreateCampaign(spec("L", now - 1, now + 3_600_000)),
-        )
-        .await;
+    let create = apis[1].open_campaign(&issuer, "L").await;
     let campaign = campaign_id(&create.id());
     apis[1].applied(&create).await;
     let issue = apis[2]
@@ -411,13 +405,7 @@ async fn losing_two_of_four_validators_halts_finality_until_one_returns() {
     let h0 = height(&apis[0]).await;
     let h1 = height(&apis[1]).await;
     let issuer = demo("issuer");
-    let now = apis[0].chain_time().await;
-    let create = apis[0]
-        .tx(
-            &issuer,
-            TxBody::CreateCampaign(spec("Q", now - 1, now + 3_600_000)),
-        )
-        .await;
+    let create = apis[0].open_campaign(&issuer, "Q").await;
     let r = apis[0]
         .http
         .post(format!("{}/v1/txs", apis[0].url))
