@@ -307,7 +307,7 @@ async fn four_validators_and_a_replica_under_load_survive_a_crash_and_agree() {
     // signatures in the chain since show it stale, and it abstains as if it were lost.
     net.kill9(1);
     std::fs::copy(&v1_backup, &v1_state).unwrap();
-    let before = height(&apis[0]).await;
+    let before = past_last_signature(&apis, 1).await;
     net.start_node(1);
     assert_abstains(
         &net,
@@ -472,6 +472,27 @@ async fn losing_two_of_four_validators_halts_finality_until_one_returns() {
         "validator 2 did not catch up before signing"
     );
     assert_abstains(&net, &apis, 2, before, "no signing state: this validator").await;
+}
+
+/// A height on validator 0 at or above every height that validator `killed` (just
+/// stopped) can have signed for, so a later abstention window starts clear of its last
+/// signatures. Its last precommit, at some height `x`, may join a certificate only after it
+/// stopped; precommitting `x` needed a polka there, so other validators had already
+/// finished `x - 1` when it stopped: `x` ≤ (the highest height now) + 1.
+async fn past_last_signature(apis: &[Api], killed: usize) -> u64 {
+    let mut top = 0;
+    for (i, a) in apis.iter().enumerate().take(4) {
+        if i != killed {
+            top = top.max(height(a).await);
+        }
+    }
+    wait_height(
+        &apis[0],
+        Duration::from_secs(60),
+        "the height after the stopped validator's last signature",
+        |h| h > top,
+    )
+    .await
 }
 
 fn signing_state(net: &Localnet, v: usize) -> std::path::PathBuf {
