@@ -22,6 +22,19 @@ async fn height(api: &Api) -> u64 {
     s["head"]["height"].as_u64().unwrap_or(0)
 }
 
+/// A localnet whose every node has made its first blocks, with a client for each.
+async fn started(validators: u16, replicas: u16) -> (Localnet, Vec<Api>) {
+    let net = Localnet::start(validators, replicas);
+    let mut apis = Vec::new();
+    for i in 0..net.specs.len() {
+        apis.push(Api::connect(net.url(i)).await);
+    }
+    for a in &apis {
+        wait_height(a, Duration::from_secs(30), "first blocks", |h| h >= 2).await;
+    }
+    (net, apis)
+}
+
 /// Waits (at most `limit`) until `cond` holds for the node's height; returns it.
 async fn wait_height(api: &Api, limit: Duration, what: &str, cond: impl Fn(u64) -> bool) -> u64 {
     let start = Instant::now();
@@ -110,14 +123,7 @@ fn participants(b: &Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_validators_and_a_replica_under_load_survive_a_crash_and_agree() {
     let _serial = SERIAL.lock().await;
-    let mut net = Localnet::start(4, 1);
-    let mut apis = Vec::new();
-    for i in 0..5 {
-        apis.push(Api::connect(net.url(i)).await);
-    }
-    for a in &apis {
-        wait_height(a, Duration::from_secs(30), "first blocks", |h| h >= 2).await;
-    }
+    let (mut net, apis) = started(4, 1).await;
     // A backup of validator 1's signing state, restored after it has signed more (below).
     let v1_state = signing_state(&net, 1);
     let v1_backup = v1_state.with_extension("backup");
@@ -390,14 +396,7 @@ async fn catch_up_and_agree(apis: &[Api]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_two_of_four_validators_halts_finality_until_one_returns() {
     let _serial = SERIAL.lock().await;
-    let mut net = Localnet::start(4, 0);
-    let mut apis = Vec::new();
-    for i in 0..4 {
-        apis.push(Api::connect(net.url(i)).await);
-    }
-    for a in &apis {
-        wait_height(a, Duration::from_secs(30), "first blocks", |h| h >= 2).await;
-    }
+    let (mut net, apis) = started(4, 0).await;
     net.kill9(2);
     net.kill9(3);
     // Let anything decided just before the kill land everywhere.
@@ -578,4 +577,132 @@ fn without_colours(line: &str) -> String {
         }
     }
     plain
+}
+
+/// A failover gone wrong: validator 3's folder is copied to a standby, and the standby is
+/// started while validator 3 runs again — two processes signing with one key. The other
+/// validators record the double signing as evidence (served over the RPC and kept across a
+/// restart), and the chain stays live with every honest validator agreeing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_run_twice_is_recorded_as_equivocating_and_the_chain_stays_safe() {
+    let _serial = SERIAL.lock().await;
+    let (mut net, apis) = started(4, 0).await;
+    // Stopped cleanly, so that the copy is a consistent database.
+    let primary = net.nodes[3].take().unwrap();
+    assert!(primary.terminate(), "validator 3 did not stop cleanly");
+    let twin_config = copy_node(&net, 3, "validator-3-twin");
+    net.start_node(3);
+    let twin = NodeProcess::run(&twin_config, &twin_config.with_file_name("node.log"));
+
+    let v3 = Keypair::from_seed("couponchain-localnet/validator-3")
+        .public()
+        .to_hex();
+    let start = Instant::now();
+    let (witness, evidence) = 'found: loop {
+        for (i, a) in apis.iter().enumerate().take(3) {
+            let (code, list) = a.get("/v1/evidence").await;
+            assert_eq!(code, 200, "{list}");
+            if let Some(e) = list
+                .as_array()
+                .and_then(|l| l.iter().find(|e| e["offender"] == v3.as_str()))
+            {
+                break 'found (i, e.clone());
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no validator recorded validator 3's double signing (twin log: {})",
+            twin_config.with_file_name("node.log").display()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    // Two messages signed by the key, of one kind, height and round, that differ.
+    let id = evidence["id"].as_str().unwrap_or_default();
+    assert_eq!(id.len(), 64, "{evidence}");
+    let kind = evidence["kind"].as_str().unwrap();
+    eprintln!(
+        "validator {witness} recorded a {kind} equivocation at height {} after {:?}",
+        evidence["height"],
+        start.elapsed()
+    );
+    assert!(kind == "proposal" || kind == "vote", "{evidence}");
+    let pair = &evidence["messages"][if kind == "vote" { "Vote" } else { "Proposal" }];
+    let (first, second) = (&pair["first"], &pair["second"]);
+    assert_eq!(first["signer"], v3.as_str(), "{evidence}");
+    assert_eq!(second["signer"], v3.as_str(), "{evidence}");
+    assert_ne!(first, second, "{evidence}");
+    let metrics = apis[witness].metrics().await;
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("couponchain_consensus_equivocations_total ") && !l.ends_with(" 0")
+        ),
+        "the equivocation is not counted on /metrics"
+    );
+
+    // The chain goes on, and the three honest validators agree on every block.
+    let h = height(&apis[0]).await;
+    wait_height(
+        &apis[0],
+        Duration::from_secs(60),
+        "blocks after the equivocation",
+        |x| x >= h + 3,
+    )
+    .await;
+    assert_agree(&[&apis[0], &apis[1], &apis[2]]).await;
+
+    // Both instances gone, the validator that recorded it restarts: the evidence is still
+    // served, and the three go on without validator 3.
+    twin.kill9();
+    net.kill9(3);
+    let recorder = net.nodes[witness].take().unwrap();
+    assert!(recorder.terminate());
+    net.start_node(witness);
+    let (_, list) = apis[witness].get("/v1/evidence").await;
+    assert!(
+        list.as_array()
+            .is_some_and(|l| l.iter().any(|e| e["id"] == id)),
+        "the evidence did not survive the restart: {list}"
+    );
+    let h = height(&apis[witness]).await;
+    wait_height(
+        &apis[witness],
+        Duration::from_secs(60),
+        "blocks from the three honest validators",
+        |x| x >= h + 3,
+    )
+    .await;
+}
+
+/// Copies node `i`'s folder (stopped) to a sibling `name` with its own RPC and p2p ports;
+/// returns the copy's config. It keeps the key, the genesis and the peers of node `i`.
+fn copy_node(net: &Localnet, i: usize, name: &str) -> std::path::PathBuf {
+    let from = net.specs[i].2.parent().unwrap();
+    let to = from.with_file_name(name);
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(&to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = std::fs::remove_file(to.join("node.log"));
+    let rpc = couponchain_tests::free_ports(1);
+    let p2p = couponchain_tests::free_ports(1);
+    let config = to.join("config.toml");
+    let text: String = std::fs::read_to_string(&config)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.starts_with("addr = ") {
+                format!("addr = \"127.0.0.1:{rpc}\"")
+            } else if l.starts_with("listen = ") {
+                format!("listen = \"/ip4/127.0.0.1/tcp/{p2p}\"")
+            } else {
+                l.to_string()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(&config, text).unwrap();
+    config
 }

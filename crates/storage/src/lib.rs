@@ -8,6 +8,7 @@
 //! which exist only after execution has checked them against the current head.
 
 mod error;
+mod evidence;
 mod ledger;
 mod queries;
 mod stats;
@@ -16,6 +17,7 @@ mod tip;
 mod tree;
 
 pub use error::StorageError;
+pub use evidence::EvidenceRecord;
 pub use ledger::{Head, Ledger, LedgerOptions, PreparedBlock, StagedBlock};
 pub use queries::{CouponView, HistoryEntry, ProvenRecord, TxView};
 pub use stats::StorageStats;

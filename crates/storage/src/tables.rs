@@ -93,8 +93,14 @@ pub const ISSUER_CAMPAIGNS: Table = Table {
     blob_values: false,
     doc: "issuer (32) ‖ campaign id (32) → empty",
 };
+pub const EVIDENCE: Table = Table {
+    name: "evidence",
+    point_lookups: false,
+    blob_values: false,
+    doc: "height (u64 BE) ‖ evidence id (32) → the evidence as the node encoded it (opaque here)",
+};
 
-pub const ALL: [Table; 10] = [
+pub const ALL: [Table; 11] = [
     META,
     BLOCKS,
     BLOCK_HEIGHTS,
@@ -105,6 +111,7 @@ pub const ALL: [Table; 10] = [
     OWNER_COUPONS,
     COUPON_HISTORY,
     ISSUER_CAMPAIGNS,
+    EVIDENCE,
 ];
 
 /// Column family descriptors sharing one block cache.

@@ -35,7 +35,8 @@ impl NodeApi for NodeHandle {
     fn evidence(&self) -> Vec<serde_json::Value> {
         super::lock(&self.0.evidence)
             .iter()
-            .map(|e| {
+            .map(|k| {
+                let e = &k.evidence;
                 let (kind, height, round) = match e {
                     Equivocation::Vote { first, .. } => {
                         ("vote", first.vote.height, first.vote.round)
@@ -45,6 +46,7 @@ impl NodeApi for NodeHandle {
                     }
                 };
                 serde_json::json!({
+                    "id": k.id,
                     "offender": e.offender(),
                     "kind": kind,
                     "height": height,

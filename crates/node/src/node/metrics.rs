@@ -31,6 +31,7 @@ pub struct NodeMetrics {
     pub finality_latency_seconds: Histogram,
     pub height_seconds: Histogram,
     pub decided_late_round: Counter,
+    pub equivocations: Counter,
     pub mempool_txs: Gauge,
     pub mempool_bytes: Gauge,
     pub txs_admitted: Counter,
@@ -52,6 +53,7 @@ impl NodeMetrics {
             finality_latency_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             height_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             decided_late_round: Counter::default(),
+            equivocations: Counter::default(),
             mempool_txs: Gauge::default(),
             mempool_bytes: Gauge::default(),
             txs_admitted: Counter::default(),
@@ -87,6 +89,11 @@ impl NodeMetrics {
             "couponchain_consensus_decided_late_round",
             "Heights this validator saw decided in a round after the first (a proposer or a quorum was late)",
             m.decided_late_round.clone(),
+        );
+        r.register(
+            "couponchain_consensus_equivocations",
+            "Equivocations recorded as new evidence (two conflicting messages signed by one validator)",
+            m.equivocations.clone(),
         );
         r.register(
             "couponchain_finality_latency_seconds",

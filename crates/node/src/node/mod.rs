@@ -22,7 +22,7 @@ mod replica;
 mod signing_file;
 
 use crate::net::Network;
-use couponchain_chain::{Keypair, SignedTransaction, TxId};
+use couponchain_chain::{Hash, Keypair, SignedTransaction, TxId};
 use couponchain_consensus::Equivocation;
 use couponchain_rpc::ErrorBody;
 use couponchain_runtime::{Params, Receipt, RuntimeError, SignatureCheck};
@@ -75,6 +75,60 @@ impl Role {
 /// Equivocations kept for the RPC (the oldest are dropped beyond this).
 pub const MAX_EVIDENCE: usize = 1_000;
 
+/// One piece of evidence with where it is stored: its height and an id over its encoding.
+#[derive(Debug)]
+struct KeptEvidence {
+    height: u64,
+    id: Hash,
+    evidence: Equivocation,
+}
+
+const EVIDENCE_ID_TAG: &[u8] = b"couponchain/evidence-id/v1";
+
+impl KeptEvidence {
+    fn new(evidence: Equivocation) -> KeptEvidence {
+        let height = match &evidence {
+            Equivocation::Vote { first, .. } => first.vote.height,
+            Equivocation::Proposal { first, .. } => first.proposal.height,
+        };
+        let bytes = couponchain_chain::encoding::encode(&evidence);
+        KeptEvidence {
+            height,
+            id: couponchain_chain::hash::hash_parts(EVIDENCE_ID_TAG, &[&bytes]),
+            evidence,
+        }
+    }
+}
+
+/// The evidence stored by earlier runs (the newest [`MAX_EVIDENCE`]). A record that does not
+/// decode, or a read that fails, is reported and skipped: evidence is kept for people to
+/// read, and its loss must not stop a node that can follow and sign.
+fn stored_evidence(ledger: &Ledger) -> VecDeque<KeptEvidence> {
+    let records = match ledger.evidence(MAX_EVIDENCE) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "reading the stored evidence failed; starting without it");
+            return VecDeque::new();
+        }
+    };
+    records
+        .into_iter()
+        .filter_map(|r| {
+            match couponchain_chain::encoding::decode::<Equivocation>(&r.bytes) {
+                Ok(evidence) => Some(KeptEvidence {
+                    height: r.height,
+                    id: r.id,
+                    evidence,
+                }),
+                Err(e) => {
+                    tracing::warn!(height = r.height, id = %r.id, error = %e, "skipping stored evidence that does not decode");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
 /// How a waited-for transaction ended.
 #[derive(Debug, Clone)]
 pub enum Finality {
@@ -114,7 +168,8 @@ pub struct Node {
     net: Option<Network>,
     /// Peer ids of the validators of the next height, without this node.
     validator_peers: Mutex<Vec<PeerId>>,
-    evidence: Mutex<VecDeque<Equivocation>>,
+    /// Evidence kept (and stored) most recent last, with its height and id.
+    evidence: Mutex<VecDeque<KeptEvidence>>,
     /// The data directory's free space (client submissions are refused under its reserve).
     disk: Arc<disk::DiskGuard>,
 }
@@ -145,6 +200,7 @@ impl Node {
         }
         let height = ledger.head().height;
         metrics.block_height.set(height as i64);
+        let evidence = stored_evidence(&ledger);
         let node = Arc::new(Node {
             ledger,
             params,
@@ -161,7 +217,7 @@ impl Node {
             role: Mutex::new(role),
             net,
             validator_peers: Mutex::new(Vec::new()),
-            evidence: Mutex::new(VecDeque::new()),
+            evidence: Mutex::new(evidence),
             disk,
         });
         node.refresh_membership();
@@ -204,13 +260,33 @@ impl Node {
         lock(&self.validator_peers).clone()
     }
 
+    /// Keeps new evidence, in memory for the RPC and in the ledger so that it outlives a
+    /// restart; beyond [`MAX_EVIDENCE`] the oldest is dropped from both.
     fn record_evidence(&self, e: Equivocation) {
-        tracing::warn!(offender = %e.offender(), "equivocation: a validator signed two conflicting messages");
+        let kept = KeptEvidence::new(e);
         let mut ev = lock(&self.evidence);
-        if ev.len() >= MAX_EVIDENCE {
-            ev.pop_front();
+        if ev.iter().any(|k| k.id == kept.id) {
+            return;
         }
-        ev.push_back(e);
+        tracing::warn!(
+            offender = %kept.evidence.offender(),
+            height = kept.height,
+            id = %kept.id,
+            "equivocation: a validator signed two conflicting messages (kept as evidence)"
+        );
+        self.metrics.equivocations.inc();
+        let bytes = couponchain_chain::encoding::encode(&kept.evidence);
+        if let Err(e) = self.ledger.put_evidence(kept.height, &kept.id, &bytes) {
+            tracing::error!(error = %e, id = %kept.id, "storing evidence failed; it is kept in memory only");
+        }
+        if ev.len() >= MAX_EVIDENCE {
+            if let Some(old) = ev.pop_front() {
+                if let Err(e) = self.ledger.delete_evidence(old.height, &old.id) {
+                    tracing::warn!(error = %e, id = %old.id, "pruning stored evidence failed");
+                }
+            }
+        }
+        ev.push_back(kept);
     }
 
     pub fn set_ready(&self, ready: bool) {

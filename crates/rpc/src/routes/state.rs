@@ -205,13 +205,13 @@ pub(crate) async fn get_proposal<A: NodeApi>(
 }
 
 /// Equivocation evidence: pairs of conflicting messages signed by one validator, each
-/// checkable against the validator's key.
+/// checkable against the validator's key. Kept across restarts (the newest 1,000).
 #[utoipa::path(
     get,
     path = "/v1/evidence",
     tag = "governance",
     responses(
-        (status = 200, description = "A list of `{offender, kind, first, second}` objects", body = Vec<Object>),
+        (status = 200, description = "A list of `{id, offender, kind, height, round, messages}` objects, lowest height first; `messages` holds the two signed messages", body = Vec<Object>),
     )
 )]
 pub(crate) async fn get_evidence<A: NodeApi>(

@@ -248,6 +248,11 @@ impl Ledger {
         &self.db
     }
 
+    /// Whether writes wait for the disk (every block's does, unless configured off).
+    pub(crate) fn syncs_writes(&self) -> bool {
+        self.opts.sync_writes
+    }
+
     pub(crate) fn cf(&self, t: tables::Table) -> Result<&ColumnFamily, StorageError> {
         self.db
             .cf_handle(t.name)

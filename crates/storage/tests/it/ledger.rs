@@ -536,3 +536,28 @@ fn transactions_read_back_from_blob_files_after_reopen() {
         assert!(tx.receipt.is_applied());
     }
 }
+
+#[test]
+fn evidence_survives_reopening_keeps_one_copy_per_id_and_lists_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Actors::new(4, 2);
+    let id = |n: u8| Hash([n; 32]);
+    {
+        let l = open(&dir, &a);
+        assert!(l.evidence(10).unwrap().is_empty());
+        l.put_evidence(7, &id(2), b"seven").unwrap();
+        l.put_evidence(3, &id(1), b"three").unwrap();
+        l.put_evidence(7, &id(2), b"seven").unwrap();
+        l.put_evidence(9, &id(0), b"nine").unwrap();
+    }
+    let l = open(&dir, &a);
+    let all = l.evidence(10).unwrap();
+    let heights: Vec<u64> = all.iter().map(|e| e.height).collect();
+    assert_eq!(heights, [3, 7, 9]);
+    assert_eq!((all[1].id, all[1].bytes.as_slice()), (id(2), &b"seven"[..]));
+    let newest: Vec<u64> = l.evidence(2).unwrap().iter().map(|e| e.height).collect();
+    assert_eq!(newest, [7, 9]);
+    l.delete_evidence(7, &id(2)).unwrap();
+    let left: Vec<u64> = l.evidence(10).unwrap().iter().map(|e| e.height).collect();
+    assert_eq!(left, [3, 9]);
+}
