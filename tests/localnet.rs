@@ -631,6 +631,28 @@ async fn a_validator_run_twice_is_recorded_as_equivocating_and_the_chain_stays_s
     assert_eq!(first["signer"], v3.as_str(), "{evidence}");
     assert_eq!(second["signer"], v3.as_str(), "{evidence}");
     assert_ne!(first, second, "{evidence}");
+    // Anyone can check it without trusting the node: the CLI verifies both signatures.
+    let url = net.url(witness).to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(couponchain_tests::couponchain_bin())
+            .args(["--rpc", &url, "evidence"])
+            .env_remove("COUPONCHAIN_RPC")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&format!("offender {v3}")) && l.ends_with(": verified")),
+        "{text}"
+    );
     let metrics = apis[witness].metrics().await;
     assert!(
         metrics.lines().any(

@@ -26,7 +26,8 @@ pub use messages::{
 
 use couponchain_chain::block::ValidatorSet;
 
-/// The consensus crate's error type: configuration errors and the signing guard's refusals.
+/// The consensus crate's error type: configuration errors, the signing guard's refusals and
+/// evidence that proves nothing.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConsensusError {
     #[error("empty validator set")]
@@ -40,6 +41,9 @@ pub enum ConsensusError {
     /// A different message of the same step was already signed at this height and round.
     #[error("refusing to sign a second, different {step:?} at height {height} round {round}")]
     SignConflict { height: u64, round: u32, step: Step },
+    /// Evidence of equivocation that proves nothing (see `Equivocation::verify`).
+    #[error("not evidence of equivocation: {0}")]
+    BadEvidence(String),
 }
 
 /// How many faulty validators a set of `n` tolerates: the largest f with n ≥ 3f + 1.

@@ -5,6 +5,7 @@
 //! [`PROPOSAL_TAG`] ‖ canonical encoding of [`Proposal`]. Messages name block *hashes*
 //! only: block bodies travel beside them and are the node's business.
 
+use crate::ConsensusError;
 use couponchain_chain::block::{ValidatorSet, VoteData, VoteKind};
 use couponchain_chain::{encoding, Hash, Keypair, PublicKey, Signature};
 use serde::{Deserialize, Serialize};
@@ -146,6 +147,68 @@ impl Equivocation {
             Equivocation::Vote { first, .. } => first.signer,
             Equivocation::Proposal { first, .. } => first.signer,
         }
+    }
+
+    /// The height both messages are for.
+    pub fn height(&self) -> u64 {
+        match self {
+            Equivocation::Vote { first, .. } => first.vote.height,
+            Equivocation::Proposal { first, .. } => first.proposal.height,
+        }
+    }
+
+    /// Checks that this is proof on its own, for anyone holding it (no validator set, no
+    /// trust in whoever served it): one key signed both messages, both signatures hold, and
+    /// the messages are of one chain, height, round (and vote kind) yet differ — which an
+    /// honest validator's signing guard never allows. Whether the key is a validator's is
+    /// for the holder to look up.
+    pub fn verify(&self) -> Result<(), ConsensusError> {
+        let bad = |why: &str| Err(ConsensusError::BadEvidence(why.to_string()));
+        // (signer, signed bytes, signature) of each message.
+        let (same_slot, differ, signed) = match self {
+            Equivocation::Vote { first, second } => {
+                let (a, b) = (&first.vote, &second.vote);
+                (
+                    a.chain_id == b.chain_id
+                        && a.height == b.height
+                        && a.round == b.round
+                        && a.kind == b.kind,
+                    a.block != b.block,
+                    [
+                        (first.signer, a.signing_bytes(), first.signature),
+                        (second.signer, b.signing_bytes(), second.signature),
+                    ],
+                )
+            }
+            Equivocation::Proposal { first, second } => {
+                let (a, b) = (&first.proposal, &second.proposal);
+                (
+                    a.chain_id == b.chain_id && a.height == b.height && a.round == b.round,
+                    a != b,
+                    [
+                        (first.signer, a.signing_bytes(), first.signature),
+                        (second.signer, b.signing_bytes(), second.signature),
+                    ],
+                )
+            }
+        };
+        let signers = (signed[0].0, signed[1].0);
+        let signatures_hold = signed
+            .iter()
+            .all(|(key, bytes, signature)| key.verify(bytes, signature).is_ok());
+        if signers.0 != signers.1 {
+            return bad("the two messages have different signers");
+        }
+        if !same_slot {
+            return bad("the two messages are not for one chain, height, round and kind");
+        }
+        if !differ {
+            return bad("the two messages say the same thing");
+        }
+        if !signatures_hold {
+            return bad("a signature does not hold");
+        }
+        Ok(())
     }
 }
 

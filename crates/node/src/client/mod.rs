@@ -109,6 +109,8 @@ pub enum ClientCommand {
     },
     /// Show the node's status.
     Status,
+    /// List the validators' equivocations the node has on record, each checked here.
+    Evidence,
 }
 
 /// Runs one client command against the node at `opts.rpc`. Needs a tokio runtime (reqwest).
@@ -152,6 +154,7 @@ pub async fn run(cmd: ClientCommand, opts: ClientOpts) -> anyhow::Result<()> {
         ClientCommand::Block { at } => query::block(&ctx, &at).await,
         ClientCommand::Tx { id } => query::tx(&ctx, id).await,
         ClientCommand::Status => query::status(&ctx).await,
+        ClientCommand::Evidence => query::evidence(&ctx).await,
     }
 }
 

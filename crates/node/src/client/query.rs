@@ -1,13 +1,15 @@
 //! Read-only commands: `coupon` (optionally with its state proof checked locally), `coupons`
-//! (an owner's, paged), `campaign show` (with its report), `block`, `tx` and `status`. With
-//! `--json` each prints the node's answer unchanged; otherwise a readable summary. An answer
-//! this client cannot interpret is printed as JSON rather than lost.
+//! (an owner's, paged), `campaign show` (with its report), `block`, `tx`, `status` and
+//! `evidence` (each piece checked locally). With `--json` each prints the node's answer
+//! unchanged (`evidence` adds its verdicts); otherwise a readable summary. An answer this
+//! client cannot interpret is printed as JSON rather than lost.
 
 use super::output::{event_line, fmt_time, summarize_events};
 use super::setup::Ctx;
 use anyhow::{anyhow, bail};
 use couponchain_chain::tx::{Benefit, CouponKind, SitePolicy};
 use couponchain_chain::{Hash, PublicKey, TxBody};
+use couponchain_consensus::Equivocation;
 use couponchain_rpc::views::{CampaignView, CouponPage, CouponStateView, TxStatusView};
 use couponchain_rpc::{BlockView, NodeStatus, ProofView};
 use couponchain_runtime::{CampaignRecord, Outcome, Record, StateKey};
@@ -360,4 +362,65 @@ pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
         println!("state     {}", s.head.state_root);
         println!("mempool   {} txs, {} bytes", s.mempool_txs, s.mempool_bytes);
     })
+}
+
+/// Lists the equivocations the node has on record and checks each one here
+/// (`Equivocation::verify`: one key, two valid signatures, one height, round and kind, two
+/// different messages), so that none has to be taken on the node's word. Fails if any does
+/// not check.
+pub async fn evidence(ctx: &Ctx) -> anyhow::Result<()> {
+    let list = ctx.rpc.get_json("/v1/evidence", &[]).await?;
+    let items = list
+        .as_array()
+        .ok_or_else(|| anyhow!("unexpected evidence list from the node: {list}"))?;
+    let mut verdicts = Vec::new();
+    for item in items {
+        let checked = serde_json::from_value::<Equivocation>(item["messages"].clone())
+            .map_err(|e| format!("the messages do not decode: {e}"))
+            .and_then(|e| e.verify().map(|()| e).map_err(|e| e.to_string()));
+        verdicts.push((item, checked));
+    }
+    let failed = verdicts.iter().filter(|(_, c)| c.is_err()).count();
+    if ctx.json {
+        let out: Vec<serde_json::Value> = verdicts
+            .iter()
+            .map(|(item, checked)| {
+                let mut v = (*item).clone();
+                v["verified"] = checked.is_ok().into();
+                if let Err(why) = checked {
+                    v["problem"] = why.clone().into();
+                }
+                v
+            })
+            .collect();
+        ctx.print_json(&out)?;
+    } else if verdicts.is_empty() {
+        println!("no evidence: this node has seen no validator sign two conflicting messages");
+    } else {
+        for (item, checked) in &verdicts {
+            let verdict = match checked {
+                Ok(e) => format!(
+                    "offender {} at height {}: verified",
+                    e.offender(),
+                    e.height()
+                ),
+                Err(why) => format!(
+                    "offender {} (claimed) at height {}: NOT VERIFIED, {why}",
+                    item["offender"], item["height"]
+                ),
+            };
+            println!(
+                "{:<8} round {:<3} {verdict}",
+                item["kind"].as_str().unwrap_or("?"),
+                item["round"]
+            );
+        }
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} of {} pieces of evidence do not check",
+            verdicts.len()
+        );
+    }
+    Ok(())
 }

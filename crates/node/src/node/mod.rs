@@ -87,10 +87,7 @@ const EVIDENCE_ID_TAG: &[u8] = b"couponchain/evidence-id/v1";
 
 impl KeptEvidence {
     fn new(evidence: Equivocation) -> KeptEvidence {
-        let height = match &evidence {
-            Equivocation::Vote { first, .. } => first.vote.height,
-            Equivocation::Proposal { first, .. } => first.proposal.height,
-        };
+        let height = evidence.height();
         let bytes = couponchain_chain::encoding::encode(&evidence);
         KeptEvidence {
             height,
