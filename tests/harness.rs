@@ -284,6 +284,32 @@ pub fn free_ports(count: u16) -> u16 {
     panic!("no {count} consecutive free ports");
 }
 
+/// When a test fails while a localnet runs, the end of each node's log goes to stderr
+/// (the test output CI keeps) and the folder is kept for a look.
+impl Drop for Localnet {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for (i, (name, url, _)) in self.specs.iter().enumerate() {
+            let log = std::fs::read_to_string(self.log(i)).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!("--- {name} ({url}), last lines of its log:");
+            for l in &lines[lines.len().saturating_sub(25)..] {
+                eprintln!("{l}");
+            }
+        }
+        // (No panicking here: a second panic would abort the test binary.)
+        if let Ok(fresh) = tempfile::TempDir::new() {
+            let kept = std::mem::replace(&mut self.dir, fresh);
+            eprintln!(
+                "--- the localnet's folder is kept at {}",
+                kept.keep().display()
+            );
+        }
+    }
+}
+
 /// A local network of real processes laid out by `couponchain localnet init`.
 #[derive(Debug)]
 pub struct Localnet {
