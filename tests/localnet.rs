@@ -308,6 +308,11 @@ async fn four_validators_and_a_replica_under_load_survive_a_crash_and_agree() {
         log.contains("no signing state"),
         "validator 3 did not say it abstains after losing its signing state"
     );
+    // A log file is plain text (colours are for terminals).
+    assert!(
+        !log.contains('\u{1b}'),
+        "terminal escape codes in a log file"
+    );
 
     // Validator 1 comes back with the signing state backed up at the start: its own
     // signatures in the chain since show it stale, and it abstains as if it were lost.
@@ -557,26 +562,11 @@ fn abstain_through(log: &str) -> u64 {
     let line = log
         .lines()
         .rev()
-        .map(without_colours)
         .find(|l| l.contains("abstain_through="))
         .unwrap_or_else(|| panic!("no abstention in the log"));
     let rest = &line[line.find("abstain_through=").unwrap() + "abstain_through=".len()..];
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().unwrap()
-}
-
-/// A log line without its terminal colour codes (`ESC [ … m`), which hold digits too.
-fn without_colours(line: &str) -> String {
-    let mut plain = String::new();
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            chars.by_ref().find(|c| *c == 'm');
-        } else {
-            plain.push(c);
-        }
-    }
-    plain
 }
 
 /// A failover gone wrong: validator 3's folder is copied to a standby, and the standby is
