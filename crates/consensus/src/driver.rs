@@ -105,6 +105,44 @@ impl Consensus {
         self.current.as_ref().and_then(|h| h.decided)
     }
 
+    /// What this validator relays to the others while its height stalls: the proposal and
+    /// every counted vote of its current round, of its valid and locked rounds, and of the
+    /// valid round its current proposal names (their prevotes are the proof of lock a
+    /// re-proposal of that value needs, line 28).
+    ///
+    /// Algorithm 1's liveness assumes that a message one correct validator received reaches
+    /// every correct one. Re-sending only one's own messages loses that when a validator
+    /// stops just after its message reached some peers: if its prevote completed a polka
+    /// at two of four, those two lock on the value while the fourth never sees the proof,
+    /// refuses every re-proposal of it, and nothing is decided again (found on a localnet:
+    /// the proposer killed right after proposing).
+    pub fn relay(&self) -> Vec<Message> {
+        let Some(hs) = self.current.as_ref() else {
+            return Vec::new();
+        };
+        // The valid round the current round's proposal names: its prevotes are what the
+        // others need to take that proposal (line 28), and each voter holds its own.
+        let named = hs
+            .log
+            .round(hs.round)
+            .and_then(|l| l.proposal.as_ref())
+            .and_then(|p| p.proposal.valid_round);
+        let rounds: std::collections::BTreeSet<u32> = [
+            Some(hs.round),
+            hs.valid.map(|v| v.0),
+            hs.locked.map(|l| l.0),
+            named,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        rounds
+            .into_iter()
+            .filter_map(|r| hs.log.round(r))
+            .flat_map(|l| l.messages())
+            .collect()
+    }
+
     pub fn stats(&self) -> Stats {
         self.stats
     }

@@ -9,7 +9,7 @@
 //! proposal from a round's proposer. Every map is a `BTreeMap`, so iteration (and hence
 //! the core's outputs) is deterministic.
 
-use crate::messages::{Equivocation, SignedProposal, SignedVote};
+use crate::messages::{Equivocation, Message, SignedProposal, SignedVote};
 use couponchain_chain::block::VoteKind;
 use couponchain_chain::{Hash, PublicKey};
 use std::collections::{BTreeMap, BTreeSet};
@@ -146,6 +146,11 @@ impl Tally {
             .map(|(_, v)| v)
     }
 
+    /// Every counted vote, by value then signer.
+    pub(crate) fn counted(&self) -> impl Iterator<Item = &SignedVote> {
+        self.by_value.values()
+    }
+
     /// The blocks (not nil) that have at least `quorum` votes, in hash order.
     pub(crate) fn blocks_with(&self, quorum: usize) -> impl Iterator<Item = Hash> + '_ {
         self.counts
@@ -172,6 +177,19 @@ pub(crate) struct RoundLog {
 }
 
 impl RoundLog {
+    /// The round's proposal and counted votes, in a fixed order: what a validator relays.
+    pub(crate) fn messages(&self) -> impl Iterator<Item = Message> + '_ {
+        self.proposal
+            .iter()
+            .map(|p| Message::Proposal(p.clone()))
+            .chain(
+                self.prevotes
+                    .counted()
+                    .chain(self.precommits.counted())
+                    .map(|v| Message::Vote(v.clone())),
+            )
+    }
+
     pub(crate) fn tally(&self, kind: VoteKind) -> &Tally {
         match kind {
             VoteKind::Prevote => &self.prevotes,

@@ -293,16 +293,24 @@ impl Driver {
         });
     }
 
-    /// Sends this height's latest-round messages (and a proposal's body) again.
+    /// While the height stalls: sends this validator's latest-round messages again, and
+    /// relays what the core holds of the rounds that can still decide (`Consensus::relay`:
+    /// other validators' votes included), each proposal with its body.
     fn rebroadcast(&self) {
         let peers = self.node.validator_peers();
+        let mut messages = self.core.relay();
         for m in &self.sent {
-            if let Message::Proposal(p) = m {
+            if !messages.contains(m) {
+                messages.push(m.clone());
+            }
+        }
+        for m in messages {
+            if let Message::Proposal(p) = &m {
                 if let Some(body) = self.bodies.get(&p.proposal.block) {
                     self.net.send(peers.clone(), Request::Block(body.clone()));
                 }
             }
-            self.net.send(peers.clone(), Request::Consensus(m.clone()));
+            self.net.send(peers.clone(), Request::Consensus(m));
         }
     }
 
@@ -335,6 +343,12 @@ impl Driver {
             }
             Request::Block(b) => {
                 let h = b.header.height;
+                let hash = b.hash();
+                if self.bodies.contains_key(&hash) {
+                    // Sent again while the height stalls: already here, and not counted
+                    // against the peer (its later proposals' bodies must still get in).
+                    return Ok(());
+                }
                 let from_validator = self.node.validator_peers().contains(&peer);
                 let count = self.bodies_from.entry(peer).or_default();
                 *count += 1;
@@ -343,7 +357,6 @@ impl Driver {
                     && (h == self.height || h == self.height + 1)
                     && self.bodies.len() < MAX_BODIES
                 {
-                    let hash = b.hash();
                     if h == self.height {
                         self.timing
                             .body

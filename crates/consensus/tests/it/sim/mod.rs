@@ -31,7 +31,7 @@
 //! - `SIM_SEED=<n> cargo test -p couponchain-consensus --test it <test>` runs seed `n` only
 //!   (the failure message names `<test>`, e.g. `sim::sim_one_equivocating_validator`);
 //! - `SIM_SEEDS=<count> cargo test -p couponchain-consensus --test it sim` runs seeds
-//!   `0..count` in each simulation test (a soak). The defaults, 20 + 500 + 500 seeds,
+//!   `0..count` in each simulation test (a soak). The defaults, 20 + 500 + 300 + 500 seeds,
 //!   take about a minute in the debug profile on two cores;
 //! - `SIM_TRACE=1` with `SIM_SEED` (and `-- --nocapture`) prints every input and output
 //!   of every validator.
@@ -58,6 +58,8 @@ pub struct Profile {
     pub partitions: bool,
     pub crashes: bool,
     pub byzantine: bool,
+    /// Gossip on top of the node's relay (`relay.rs`).
+    pub gossip: bool,
     /// Mixed into the seed so tests with the same seeds differ.
     pub salt: u64,
 }
@@ -154,6 +156,7 @@ fn sim_without_faults_commits_every_height_in_round_0() {
         partitions: false,
         crashes: false,
         byzantine: false,
+        gossip: true,
         salt: 0,
     };
     for seed in seeds(20) {
@@ -173,9 +176,30 @@ fn sim_faulty_network_partitions_and_crash_restarts() {
             partitions: true,
             crashes: true,
             byzantine: false,
+            gossip: true,
             salt: 0x0fa1_7000,
         },
         500,
+    );
+    assert_exercised(&t);
+}
+
+/// Lossy, partitioned networks without crashes, and nothing re-sent but what the node
+/// relays while a height stalls: every validator keeps what it received, so the relay
+/// alone must get every correct validator what Algorithm 1's liveness needs.
+#[test]
+fn sim_faulty_network_and_partitions_with_the_nodes_relay_alone() {
+    let t = run_many(
+        Profile {
+            test: "sim::sim_faulty_network_and_partitions_with_the_nodes_relay_alone",
+            network: true,
+            partitions: true,
+            crashes: false,
+            byzantine: false,
+            gossip: false,
+            salt: 0x4e1a_7000,
+        },
+        300,
     );
     assert_exercised(&t);
 }
@@ -189,6 +213,7 @@ fn sim_one_equivocating_validator() {
             partitions: true,
             crashes: true,
             byzantine: true,
+            gossip: true,
             salt: 0x5eed_0000,
         },
         500,

@@ -1,8 +1,17 @@
 //! How messages and blocks reach validators besides a direct broadcast.
 //!
-//! Gossip: every 250 ms each validator is offered the messages of its current height it
-//! has not been offered yet (everything again after a partition heals, at GST and after a
-//! restart), which is the delivery Algorithm 1's liveness assumes (ADR 006).
+//! Relay, as the node does it (`crates/node/src/node/consensus.rs::rebroadcast`): every
+//! `STALL_MS` a validator that has applied nothing for that long sends every other validator
+//! what `Consensus::relay` returns (the proposals and counted votes, its own and others', of
+//! its current, valid and locked rounds, and of the valid round its current proposal names)
+//! and its own messages of its latest round.
+//!
+//! Gossip (the profiles with `gossip` set): besides, every 250 ms each validator is offered
+//! the messages of its current height it has not been offered yet (everything again after a
+//! partition heals, at GST and after a restart) — the delivery Algorithm 1's liveness
+//! assumes (ADR 006), stronger than the node's: it still holds the messages a crashed
+//! validator had received, which the node forgets with its process. The profiles without
+//! it hold the node's relay alone to that assumption, on runs without crashes.
 //!
 //! Catch-up, as the node does it (`crates/node/src/node/follow.rs`): a validator that
 //! hears a message for a later height, or has applied nothing for `STALL_MS`, asks a
@@ -17,7 +26,8 @@ use couponchain_runtime::testkit::CHAIN_ID;
 
 /// How often gossip offers each validator what it has not been offered yet.
 pub const GOSSIP_INTERVAL_MS: u64 = 250;
-/// A validator that applied nothing for this long asks a peer for final blocks.
+/// A validator that applied nothing for this long asks a peer for final blocks and relays;
+/// it checks this often (the node's `STALL_CHECK` tick).
 pub const STALL_MS: u64 = 2_000;
 const MAX_SYNC_BLOCKS: u64 = 16;
 
@@ -90,6 +100,35 @@ impl Sim {
         for i in 0..self.n() {
             if self.now.saturating_sub(self.last_final[i]) >= STALL_MS {
                 self.fetch(i);
+            }
+        }
+    }
+
+    /// Every validator that applied nothing for `STALL_MS` relays (see the module doc).
+    pub(super) fn relay(&mut self) {
+        for j in 0..self.n() {
+            if !self.nodes[j].up || self.now.saturating_sub(self.last_final[j]) < STALL_MS {
+                continue;
+            }
+            let Some(h) = self.nodes[j].core.height() else {
+                continue;
+            };
+            let mut msgs = self.nodes[j].core.relay();
+            let own: Vec<&Message> = self
+                .log
+                .get(&h)
+                .map(|l| l.iter().filter(|(s, _)| *s == j).map(|(_, m)| m).collect())
+                .unwrap_or_default();
+            let latest = own.iter().map(|m| m.round()).max();
+            for m in own {
+                if Some(m.round()) == latest && !msgs.contains(m) {
+                    msgs.push(m.clone());
+                }
+            }
+            for to in (0..self.n()).filter(|to| *to != j) {
+                for m in &msgs {
+                    self.send(j, to, m.clone());
+                }
             }
         }
     }

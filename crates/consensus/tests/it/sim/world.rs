@@ -365,8 +365,10 @@ impl Sim {
             Event::Join => self.join(),
             Event::Gst => self.gst(),
             Event::Gossip => {
-                self.gossip();
-                self.at(GOSSIP_INTERVAL_MS, Event::Gossip);
+                if self.profile.gossip {
+                    self.gossip();
+                    self.at(GOSSIP_INTERVAL_MS, Event::Gossip);
+                }
             }
             Event::Fetched {
                 node,
@@ -375,6 +377,7 @@ impl Sim {
             } => self.on_fetched(node, peer, incarnation),
             Event::Stall => {
                 self.stall_check();
+                self.relay();
                 self.at(STALL_MS, Event::Stall);
             }
         }
