@@ -331,6 +331,15 @@ async fn four_validators_and_a_replica_under_load_survive_a_crash_and_agree() {
     stop.store(true, Ordering::Relaxed);
     load.await.unwrap();
     catch_up_and_agree(&apis).await;
+    // Each validator keeps the proof of its last valid value, for after a restart.
+    for v in 0..4 {
+        let proof = signing_state(&net, v).with_file_name("lock-proof.bin");
+        assert!(
+            std::fs::metadata(&proof).is_ok_and(|m| m.len() > 0),
+            "{} missing",
+            proof.display()
+        );
+    }
 
     // Governance makes the replica a validator: it starts voting without a restart.
     promote_replica(&net, &apis).await;

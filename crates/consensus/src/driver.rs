@@ -9,7 +9,7 @@
 use crate::guard::{SigningGuard, SigningState};
 use crate::io::{ConsensusConfig, Input, Output, Stats, Step};
 use crate::machine::{Ctx, HeightState};
-use crate::messages::{Message, Rejection};
+use crate::messages::{Message, Rejection, SignedVote};
 use couponchain_chain::block::ValidatorSet;
 use couponchain_chain::{Hash, Keypair, PublicKey};
 
@@ -141,6 +141,24 @@ impl Consensus {
             .filter_map(|r| hs.log.round(r))
             .flat_map(|l| l.messages())
             .collect()
+    }
+
+    /// The proof of the current height's valid value: the 2f+1 prevotes of its valid round
+    /// for it, or nothing without a valid value. The signing state persists the lock and
+    /// the valid value, not the votes behind them; a node that keeps this too and feeds it
+    /// back as `Input::Vote`s after a restart can still relay the proof, which the others
+    /// need to take a re-proposal of that value (line 28).
+    pub fn valid_proof(&self) -> Vec<SignedVote> {
+        let Some(hs) = self.current.as_ref() else {
+            return Vec::new();
+        };
+        let Some((round, block)) = hs.valid else {
+            return Vec::new();
+        };
+        hs.log
+            .round(round)
+            .map(|l| l.prevotes.votes_for(Some(block)).cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn stats(&self) -> Stats {

@@ -26,7 +26,9 @@ use crate::net::Network;
 use anyhow::Context;
 use couponchain_chain::block::{Block, CommitCertificate};
 use couponchain_chain::{Hash, SignedTransaction, TxId};
-use couponchain_consensus::{Consensus, ConsensusConfig, Input, Message, Output, Rejection, Step};
+use couponchain_consensus::{
+    Consensus, ConsensusConfig, Input, Message, Output, Rejection, SignedVote, Step,
+};
 use couponchain_runtime::SignatureCheck;
 use couponchain_storage::PreparedBlock;
 use libp2p::PeerId;
@@ -109,6 +111,10 @@ struct Driver {
     /// (staged as the ledger's tip). At most one: it is awaited before the next is staged.
     writing: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     signing_file: SigningStateFile,
+    /// Where the proof of the valid value is kept, and for which (height, round, block) it
+    /// was last written.
+    proof_file: PathBuf,
+    proof_written: Option<(u64, u32, Hash)>,
 }
 
 /// Milestones of the current height, from its start (`Driver::last_final`), for the
@@ -151,6 +157,7 @@ pub async fn run_consensus(
         signing_file.abstain_through(&mut state, height)?;
     }
     let core = Consensus::new(settings.config.clone(), node.key.clone(), state);
+    let settings_proof_path = settings.signing_state_path.with_file_name("lock-proof.bin");
     let (events, mut event_rx) = mpsc::channel(1024);
     let mut d = Driver {
         node,
@@ -175,8 +182,11 @@ pub async fn run_consensus(
         events,
         writing: None,
         signing_file,
+        proof_file: settings_proof_path,
+        proof_written: None,
     };
     d.start_height()?;
+    d.feed_kept_proof()?;
     let mut stall = tokio::time::interval(STALL_CHECK);
     loop {
         let propose_at = d.propose_deadline();
@@ -210,6 +220,7 @@ pub async fn run_consensus(
             break;
         }
         d.maybe_build();
+        d.keep_valid_proof();
     }
     d.finish_write().await?;
     // Our proposals that did not win go back to the mempool for whoever builds next.
@@ -291,6 +302,60 @@ impl Driver {
                 })
                 .await;
         });
+    }
+
+    /// Writes the proof of the current valid value (`Consensus::valid_proof`) to
+    /// `lock-proof.bin` when it changes, so that after a restart this validator can still
+    /// show the others why it holds that value (ADR 007). Written through a temporary file
+    /// and a rename, without waiting for the disk: it is a liveness aid, not a safety record
+    /// (the signing state is), and it changes at most a few times a height.
+    fn keep_valid_proof(&mut self) {
+        let Some((round, block)) = self.core.valid() else {
+            return;
+        };
+        let key = (self.height, round, block);
+        if self.proof_written == Some(key) {
+            return;
+        }
+        let proof = self.core.valid_proof();
+        if proof.is_empty() {
+            return;
+        }
+        self.proof_written = Some(key);
+        let bytes = couponchain_chain::encoding::encode(&proof);
+        let tmp = self.proof_file.with_extension("tmp");
+        if let Err(e) =
+            std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &self.proof_file))
+        {
+            tracing::warn!(error = %e, path = %self.proof_file.display(), "keeping the proof of the valid value failed");
+        }
+    }
+
+    /// After a (re)start: the kept proof of this height's valid value goes back into the
+    /// core as the votes it is (each checked again). A file that does not read or decode is
+    /// reported and ignored.
+    fn feed_kept_proof(&mut self) -> anyhow::Result<()> {
+        let bytes = match std::fs::read(&self.proof_file) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, path = %self.proof_file.display(), "reading the kept proof of the valid value failed");
+                return Ok(());
+            }
+        };
+        let votes: Vec<SignedVote> = match couponchain_chain::encoding::decode(&bytes) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, path = %self.proof_file.display(), "the kept proof of the valid value does not decode; ignored");
+                return Ok(());
+            }
+        };
+        let height = self.height;
+        for v in votes.into_iter().filter(|v| v.vote.height == height) {
+            let outs = self.core.handle(Input::Vote(v));
+            self.outputs(None, outs)?;
+        }
+        Ok(())
     }
 
     /// While the height stalls: sends this validator's latest-round messages again, and

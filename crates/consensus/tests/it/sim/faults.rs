@@ -67,6 +67,10 @@ impl Sim {
             validators: self.set.clone(),
         };
         self.run_node(node, start);
+        // The kept proof of its valid value, fed back as the node does.
+        for v in self.nodes[node].persisted_proof.clone() {
+            self.run_node(node, Input::Vote(v));
+        }
     }
 
     /// A partition heals: reconnected peers exchange what they missed.

@@ -31,7 +31,7 @@
 //! - `SIM_SEED=<n> cargo test -p couponchain-consensus --test it <test>` runs seed `n` only
 //!   (the failure message names `<test>`, e.g. `sim::sim_one_equivocating_validator`);
 //! - `SIM_SEEDS=<count> cargo test -p couponchain-consensus --test it sim` runs seeds
-//!   `0..count` in each simulation test (a soak). The defaults, 20 + 500 + 300 + 500 seeds,
+//!   `0..count` in each simulation test (a soak). The defaults, 20 + 500 + 300 + 300 + 500 seeds,
 //!   take about a minute in the debug profile on two cores;
 //! - `SIM_TRACE=1` with `SIM_SEED` (and `-- --nocapture`) prints every input and output
 //!   of every validator.
@@ -198,6 +198,25 @@ fn sim_faulty_network_and_partitions_with_the_nodes_relay_alone() {
             byzantine: false,
             gossip: false,
             salt: 0x4e1a_7000,
+        },
+        300,
+    );
+    assert_exercised(&t);
+}
+
+/// The same with crashes: a restarted validator has only its signing state and the kept
+/// proof of its valid value, and nothing but the node's relay re-sends.
+#[test]
+fn sim_crash_restarts_with_the_nodes_relay_alone() {
+    let t = run_many(
+        Profile {
+            test: "sim::sim_crash_restarts_with_the_nodes_relay_alone",
+            network: true,
+            partitions: true,
+            crashes: true,
+            byzantine: false,
+            gossip: false,
+            salt: 0xc4a5_7000,
         },
         300,
     );

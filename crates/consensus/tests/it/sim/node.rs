@@ -44,6 +44,10 @@ impl Sim {
             if let Some(r) = self.nodes[i].core.round() {
                 self.max_round = self.max_round.max(r);
             }
+            let proof = self.nodes[i].core.valid_proof();
+            if !proof.is_empty() {
+                self.nodes[i].persisted_proof = proof;
+            }
             let inc = self.nodes[i].incarnation;
             let local = |input| Event::Local {
                 node: i,

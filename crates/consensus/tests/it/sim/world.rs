@@ -19,7 +19,7 @@ use crate::common::{keys, set};
 use couponchain_chain::block::{CommitCertificate, ValidatorSet};
 use couponchain_chain::{Hash, Keypair, SignedTransaction};
 use couponchain_consensus::{
-    Consensus, ConsensusConfig, Input, Message, SigningState, TimeoutConfig,
+    Consensus, ConsensusConfig, Input, Message, SignedVote, SigningState, TimeoutConfig,
 };
 use couponchain_runtime::testkit::{Actors, CHAIN_ID};
 use std::collections::BTreeMap;
@@ -75,6 +75,8 @@ pub(super) struct Node {
     pub incarnation: u32,
     pub up: bool,
     pub persisted: SigningState,
+    /// The proof of its valid value, kept as the node keeps it (`lock-proof.bin`).
+    pub persisted_proof: Vec<SignedVote>,
     pub app: App,
     pub clock: Clock,
 }
@@ -160,6 +162,7 @@ impl Sim {
                 incarnation: 0,
                 up: true,
                 persisted: SigningState::default(),
+                persisted_proof: Vec::new(),
                 app: App::new(ledger.clone()),
                 clock: Clock::random(&mut rng),
             })
