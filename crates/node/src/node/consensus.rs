@@ -369,10 +369,14 @@ impl Driver {
                 messages.push(m.clone());
             }
         }
+        // A block re-proposed in several rounds goes once (bodies may be MiBs).
+        let mut bodies_sent = HashSet::new();
         for m in messages {
             if let Message::Proposal(p) = &m {
                 if let Some(body) = self.bodies.get(&p.proposal.block) {
-                    self.net.send(peers.clone(), Request::Block(body.clone()));
+                    if bodies_sent.insert(p.proposal.block) {
+                        self.net.send(peers.clone(), Request::Block(body.clone()));
+                    }
                 }
             }
             self.net.send(peers.clone(), Request::Consensus(m));
