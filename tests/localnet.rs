@@ -707,8 +707,8 @@ fn copy_node(net: &Localnet, i: usize, name: &str) -> std::path::PathBuf {
         .unwrap();
     assert!(status.success());
     let _ = std::fs::remove_file(to.join("node.log"));
-    let rpc = couponchain_tests::free_ports(1);
-    let p2p = couponchain_tests::free_ports(1);
+    let rpc = couponchain_tests::free_ports(2);
+    let p2p = rpc + 1;
     let config = to.join("config.toml");
     let text: String = std::fs::read_to_string(&config)
         .unwrap()

@@ -9,8 +9,8 @@
 use crate::guard::{SigningGuard, SigningState};
 use crate::io::{ConsensusConfig, Input, Output, Stats, Step};
 use crate::machine::{Ctx, HeightState};
-use crate::messages::{Message, Rejection, SignedVote};
-use couponchain_chain::block::ValidatorSet;
+use crate::messages::{Message, Proposal, Rejection, SignedProposal, SignedVote};
+use couponchain_chain::block::{ValidatorSet, VoteData, VoteKind};
 use couponchain_chain::{Hash, Keypair, PublicKey};
 
 /// A validator's consensus core.
@@ -143,8 +143,8 @@ impl Consensus {
             .collect()
     }
 
-    /// The proof of the current height's valid value: the 2f+1 prevotes of its valid round
-    /// for it, or nothing without a valid value. The signing state persists the lock and
+    /// The proof of the current height's valid value: the prevotes (at least 2f+1) of its
+    /// valid round for it, or nothing without a valid value or without that many votes. The signing state persists the lock and
     /// the valid value, not the votes behind them; a node that keeps this too and feeds it
     /// back as `Input::Vote`s after a restart can still relay the proof, which the others
     /// need to take a re-proposal of that value (line 28).
@@ -155,10 +155,17 @@ impl Consensus {
         let Some((round, block)) = hs.valid else {
             return Vec::new();
         };
-        hs.log
+        let votes: Vec<SignedVote> = hs
+            .log
             .round(round)
             .map(|l| l.prevotes.votes_for(Some(block)).cloned().collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        // Restored after a restart, the valid value comes without its votes: until 2f+1
+        // are back there is nothing to prove it with.
+        if votes.len() < hs.validators.quorum() {
+            return Vec::new();
+        }
+        votes
     }
 
     pub fn stats(&self) -> Stats {
@@ -174,6 +181,52 @@ impl Consensus {
         self.guard.public()
     }
 
+    /// The messages the signing state records for (`height`, `round`), rebuilt from their
+    /// signatures.
+    fn signed_in(&self, height: u64, round: u32) -> Vec<Message> {
+        let st = self.guard.state();
+        if st.height != height || st.round != round {
+            return Vec::new();
+        }
+        let signer = self.guard.public();
+        let chain_id = &self.config.chain_id;
+        st.signed
+            .iter()
+            .filter_map(|r| {
+                let kind = match r.step {
+                    Step::Propose => {
+                        return r.block.map(|block| {
+                            Message::Proposal(SignedProposal {
+                                proposal: Proposal {
+                                    chain_id: chain_id.clone(),
+                                    height,
+                                    round,
+                                    block,
+                                    valid_round: r.valid_round,
+                                },
+                                signer,
+                                signature: r.signature,
+                            })
+                        })
+                    }
+                    Step::Prevote => VoteKind::Prevote,
+                    Step::Precommit => VoteKind::Precommit,
+                };
+                Some(Message::Vote(SignedVote {
+                    vote: VoteData {
+                        chain_id: chain_id.clone(),
+                        height,
+                        round,
+                        kind,
+                        block: r.block,
+                    },
+                    signer,
+                    signature: r.signature,
+                }))
+            })
+            .collect()
+    }
+
     /// Lines 52–54 (the new height) and the `upon start` of Algorithm 1.
     fn start_height(&mut self, height: u64, validators: ValidatorSet, out: &mut Vec<Output>) {
         if validators.is_empty() || self.current.as_ref().is_some_and(|h| height <= h.height) {
@@ -184,6 +237,13 @@ impl Consensus {
         let round = hs.round;
         self.current = Some(hs);
         self.with_height(height, out, |hs, ctx| hs.start_round(round, ctx));
+        // Resuming a height after a restart: what this validator signed in its round may
+        // never have left (or reached only some), and the process that knew is gone. The
+        // signing state has every signature: send them again, and count them here.
+        for msg in self.signed_in(height, round) {
+            out.push(Output::Broadcast(msg.clone()));
+            self.on_message(msg, out);
+        }
         for msg in std::mem::take(&mut self.future) {
             if msg.height() == height {
                 self.on_message(msg, out);

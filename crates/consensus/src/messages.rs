@@ -157,6 +157,42 @@ impl Equivocation {
         }
     }
 
+    /// The round both messages are for.
+    pub fn round(&self) -> u32 {
+        match self {
+            Equivocation::Vote { first, .. } => first.vote.round,
+            Equivocation::Proposal { first, .. } => first.proposal.round,
+        }
+    }
+
+    /// `"vote"` or `"proposal"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Equivocation::Vote { .. } => "vote",
+            Equivocation::Proposal { .. } => "proposal",
+        }
+    }
+
+    /// The same evidence with its two messages in a fixed order (by signature), so that one
+    /// equivocation has one encoding whichever message arrived first.
+    pub fn canonical(self) -> Equivocation {
+        match self {
+            Equivocation::Vote { first, second } if second.signature.0 < first.signature.0 => {
+                Equivocation::Vote {
+                    first: second,
+                    second: first,
+                }
+            }
+            Equivocation::Proposal { first, second } if second.signature.0 < first.signature.0 => {
+                Equivocation::Proposal {
+                    first: second,
+                    second: first,
+                }
+            }
+            e => e,
+        }
+    }
+
     /// Checks that this is proof on its own, for anyone holding it (no validator set, no
     /// trust in whoever served it): one key signed both messages, both signatures hold, and
     /// the messages are of one chain, height, round (and vote kind) yet differ — which an

@@ -40,7 +40,17 @@ fn conflicting_votes_and_proposals_by_one_key_are_proof() {
         second: prevote(None),
     };
     assert_eq!(e.verify(), Ok(()));
-    assert_eq!((e.offender(), e.height()), (k[0].public(), 7));
+    assert_eq!(
+        (e.offender(), e.height(), e.round(), e.kind()),
+        (k[0].public(), 7, 1, "vote")
+    );
+    // One equivocation, one encoding, whichever message came first.
+    let swapped = Equivocation::Vote {
+        first: prevote(None),
+        second: prevote(Some(1)),
+    };
+    assert_eq!(swapped.clone().canonical(), e.clone().canonical());
+    assert_eq!(swapped.canonical().verify(), Ok(()));
     let e = Equivocation::Proposal {
         first: SignedProposal::sign(proposal(1, None), &k[0]),
         second: SignedProposal::sign(proposal(1, Some(0)), &k[0]),

@@ -134,17 +134,29 @@ fn a_restarted_validator_never_signs_a_conflicting_vote() {
         })
         .unwrap();
     let sig_before = persisted.signed.last().unwrap().signature;
-    // Crash; restart from the persisted state. The propose timeout fires first: the
-    // core would prevote nil, which the guard refuses.
+    // Crash; restart from the persisted state. Its prevote may never have left: it is sent
+    // again, rebuilt from the signing state. The propose timeout fires first: the core
+    // would prevote nil, which the guard refuses.
     let mut c = core(&k, 0, persisted.clone());
+    let outs = c.handle(start(1, &k));
     assert_eq!(
-        view(&c.handle(start(1, &k))),
-        vec![Out::Timeout {
-            round: 0,
-            step: Step::Propose,
-            ms: 1000
-        }]
+        view(&outs),
+        vec![
+            Out::Timeout {
+                round: 0,
+                step: Step::Propose,
+                ms: 1000
+            },
+            Out::Prevote {
+                round: 0,
+                block: Some(b)
+            }
+        ]
     );
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        Output::Broadcast(couponchain_consensus::Message::Vote(v)) if v.signature == sig_before
+    )));
     assert_eq!(view(&c.handle(timeout(1, 0, Step::Propose))), vec![]);
     assert_eq!(c.stats().guard_refusals, 1);
     // Restart again: the same proposal gives the same prevote with the same signature and

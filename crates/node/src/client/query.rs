@@ -387,8 +387,15 @@ pub async fn evidence(ctx: &Ctx) -> anyhow::Result<()> {
             .map(|(item, checked)| {
                 let mut v = (*item).clone();
                 v["verified"] = checked.is_ok().into();
-                if let Err(why) = checked {
-                    v["problem"] = why.clone().into();
+                match checked {
+                    // What the messages say, not what the node claims about them.
+                    Ok(e) => {
+                        v["offender"] = e.offender().to_hex().into();
+                        v["kind"] = e.kind().into();
+                        v["height"] = e.height().into();
+                        v["round"] = e.round().into();
+                    }
+                    Err(why) => v["problem"] = why.clone().into(),
                 }
                 v
             })
@@ -398,22 +405,22 @@ pub async fn evidence(ctx: &Ctx) -> anyhow::Result<()> {
         println!("no evidence: this node has seen no validator sign two conflicting messages");
     } else {
         for (item, checked) in &verdicts {
-            let verdict = match checked {
-                Ok(e) => format!(
-                    "offender {} at height {}: verified",
+            match checked {
+                Ok(e) => println!(
+                    "{:<8} round {:<3} offender {} at height {}: verified",
+                    e.kind(),
+                    e.round(),
                     e.offender(),
                     e.height()
                 ),
-                Err(why) => format!(
-                    "offender {} (claimed) at height {}: NOT VERIFIED, {why}",
-                    item["offender"], item["height"]
+                Err(why) => println!(
+                    "{:<8} round {:<3} offender {} (claimed) at height {}: NOT VERIFIED, {why}",
+                    item["kind"].as_str().unwrap_or("?"),
+                    item["round"],
+                    item["offender"],
+                    item["height"]
                 ),
-            };
-            println!(
-                "{:<8} round {:<3} {verdict}",
-                item["kind"].as_str().unwrap_or("?"),
-                item["round"]
-            );
+            }
         }
     }
     if failed > 0 {

@@ -4,7 +4,6 @@
 use super::{Finality, Node};
 use couponchain_chain::block::ValidatorSet;
 use couponchain_chain::{Hash, Header, PublicKey, SignedTransaction, TxId};
-use couponchain_consensus::Equivocation;
 use couponchain_rpc::{
     BlockView, ErrorBody, NodeApi, NodeStatus, ProofView, RpcError, SubmitOutcome, SubmitStatus,
 };
@@ -37,20 +36,12 @@ impl NodeApi for NodeHandle {
             .iter()
             .map(|k| {
                 let e = &k.evidence;
-                let (kind, height, round) = match e {
-                    Equivocation::Vote { first, .. } => {
-                        ("vote", first.vote.height, first.vote.round)
-                    }
-                    Equivocation::Proposal { first, .. } => {
-                        ("proposal", first.proposal.height, first.proposal.round)
-                    }
-                };
                 serde_json::json!({
                     "id": k.id,
                     "offender": e.offender(),
-                    "kind": kind,
-                    "height": height,
-                    "round": round,
+                    "kind": e.kind(),
+                    "height": e.height(),
+                    "round": e.round(),
                     "messages": e,
                 })
             })

@@ -111,10 +111,10 @@ struct Driver {
     /// (staged as the ledger's tip). At most one: it is awaited before the next is staged.
     writing: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     signing_file: SigningStateFile,
-    /// Where the proof of the valid value is kept, and for which (height, round, block) it
-    /// was last written.
+    /// Where the proof of the valid value is kept, and for which (height, round, block,
+    /// number of votes) it was last written.
     proof_file: PathBuf,
-    proof_written: Option<(u64, u32, Hash)>,
+    proof_written: Option<(u64, u32, Hash, usize)>,
 }
 
 /// Milestones of the current height, from its start (`Driver::last_final`), for the
@@ -313,21 +313,19 @@ impl Driver {
         let Some((round, block)) = self.core.valid() else {
             return;
         };
-        let key = (self.height, round, block);
-        if self.proof_written == Some(key) {
-            return;
-        }
         let proof = self.core.valid_proof();
-        if proof.is_empty() {
+        // Rewritten as late votes join the proof; a failed write is tried again.
+        let key = (self.height, round, block, proof.len());
+        if proof.is_empty() || self.proof_written == Some(key) {
             return;
         }
-        self.proof_written = Some(key);
         let bytes = couponchain_chain::encoding::encode(&proof);
         let tmp = self.proof_file.with_extension("tmp");
-        if let Err(e) =
-            std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &self.proof_file))
-        {
-            tracing::warn!(error = %e, path = %self.proof_file.display(), "keeping the proof of the valid value failed");
+        match std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &self.proof_file)) {
+            Ok(()) => self.proof_written = Some(key),
+            Err(e) => {
+                tracing::warn!(error = %e, path = %self.proof_file.display(), "keeping the proof of the valid value failed");
+            }
         }
     }
 

@@ -87,6 +87,7 @@ const EVIDENCE_ID_TAG: &[u8] = b"couponchain/evidence-id/v1";
 
 impl KeptEvidence {
     fn new(evidence: Equivocation) -> KeptEvidence {
+        let evidence = evidence.canonical();
         let height = evidence.height();
         let bytes = couponchain_chain::encoding::encode(&evidence);
         KeptEvidence {
@@ -261,29 +262,32 @@ impl Node {
     /// restart; beyond [`MAX_EVIDENCE`] the oldest is dropped from both.
     fn record_evidence(&self, e: Equivocation) {
         let kept = KeptEvidence::new(e);
-        let mut ev = lock(&self.evidence);
-        if ev.iter().any(|k| k.id == kept.id) {
-            return;
-        }
-        tracing::warn!(
-            offender = %kept.evidence.offender(),
-            height = kept.height,
-            id = %kept.id,
-            "equivocation: a validator signed two conflicting messages (kept as evidence)"
-        );
-        self.metrics.equivocations.inc();
+        let (height, id) = (kept.height, kept.id);
         let bytes = couponchain_chain::encoding::encode(&kept.evidence);
-        if let Err(e) = self.ledger.put_evidence(kept.height, &kept.id, &bytes) {
-            tracing::error!(error = %e, id = %kept.id, "storing evidence failed; it is kept in memory only");
+        let dropped = {
+            let mut ev = lock(&self.evidence);
+            if ev.iter().any(|k| k.id == id) {
+                return;
+            }
+            tracing::warn!(
+                offender = %kept.evidence.offender(),
+                height,
+                %id,
+                "equivocation: a validator signed two conflicting messages (kept as evidence)"
+            );
+            ev.push_back(kept);
+            (ev.len() > MAX_EVIDENCE).then(|| ev.pop_front()).flatten()
+        };
+        self.metrics.equivocations.inc();
+        // Written after the lock is released: the RPC reads the list meanwhile.
+        if let Err(e) = self.ledger.put_evidence(height, &id, &bytes) {
+            tracing::error!(error = %e, %id, "storing evidence failed; it is kept in memory only");
         }
-        if ev.len() >= MAX_EVIDENCE {
-            if let Some(old) = ev.pop_front() {
-                if let Err(e) = self.ledger.delete_evidence(old.height, &old.id) {
-                    tracing::warn!(error = %e, id = %old.id, "pruning stored evidence failed");
-                }
+        if let Some(old) = dropped {
+            if let Err(e) = self.ledger.delete_evidence(old.height, &old.id) {
+                tracing::warn!(error = %e, id = %old.id, "pruning stored evidence failed");
             }
         }
-        ev.push_back(kept);
     }
 
     pub fn set_ready(&self, ready: bool) {

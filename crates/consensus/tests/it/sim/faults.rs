@@ -61,6 +61,7 @@ impl Sim {
         let height = n.app.ledger.height + 1;
         self.offered[node].clear();
         self.fetching[node] = false;
+        self.nodes[node].sent.clear();
         self.last_final[node] = self.now;
         let start = Input::StartHeight {
             height,

@@ -61,6 +61,11 @@ impl Sim {
                         if self.honest(i) {
                             self.check_signed(i, &m);
                         }
+                        let sent = &mut self.nodes[i].sent;
+                        if sent.iter().any(|s| s.round() < m.round()) {
+                            sent.retain(|s| s.round() >= m.round());
+                        }
+                        sent.push(m.clone());
                         self.broadcast(i, m);
                     }
                     Output::ScheduleTimeout {

@@ -11,7 +11,8 @@
 //! partition heals, at GST and after a restart) — the delivery Algorithm 1's liveness
 //! assumes (ADR 006), stronger than the node's: it still holds the messages a crashed
 //! validator had received, which the node forgets with its process. The profiles without
-//! it hold the node's relay alone to that assumption, on runs without crashes.
+//! it hold the node's relay alone to that assumption: a restarted validator has only its
+//! signing state and its kept proof of its valid value.
 //!
 //! Catch-up, as the node does it (`crates/node/src/node/follow.rs`): a validator that
 //! hears a message for a later height, or has applied nothing for `STALL_MS`, asks a
@@ -114,14 +115,8 @@ impl Sim {
                 continue;
             };
             let mut msgs = self.nodes[j].core.relay();
-            let own: Vec<&Message> = self
-                .log
-                .get(&h)
-                .map(|l| l.iter().filter(|(s, _)| *s == j).map(|(_, m)| m).collect())
-                .unwrap_or_default();
-            let latest = own.iter().map(|m| m.round()).max();
-            for m in own {
-                if Some(m.round()) == latest && !msgs.contains(m) {
+            for m in self.nodes[j].sent.iter().filter(|m| m.height() == h) {
+                if !msgs.contains(m) {
                     msgs.push(m.clone());
                 }
             }

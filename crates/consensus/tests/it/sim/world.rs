@@ -77,6 +77,8 @@ pub(super) struct Node {
     pub persisted: SigningState,
     /// The proof of its valid value, kept as the node keeps it (`lock-proof.bin`).
     pub persisted_proof: Vec<SignedVote>,
+    /// Its own messages of its latest round since it (re)started, as the node's `sent`.
+    pub sent: Vec<Message>,
     pub app: App,
     pub clock: Clock,
 }
@@ -163,6 +165,7 @@ impl Sim {
                 up: true,
                 persisted: SigningState::default(),
                 persisted_proof: Vec::new(),
+                sent: Vec::new(),
                 app: App::new(ledger.clone()),
                 clock: Clock::random(&mut rng),
             })
