@@ -144,10 +144,11 @@ impl Consensus {
     }
 
     /// The proof of the current height's valid value: the prevotes (at least 2f+1) of its
-    /// valid round for it, or nothing without a valid value or without that many votes. The signing state persists the lock and
-    /// the valid value, not the votes behind them; a node that keeps this too and feeds it
-    /// back as `Input::Vote`s after a restart can still relay the proof, which the others
-    /// need to take a re-proposal of that value (line 28).
+    /// valid round for it, or nothing without a valid value or without that many votes.
+    /// The signing state persists the lock and the valid value, not the votes behind them;
+    /// a node that keeps this too and feeds it back as `Input::Vote`s after a restart can
+    /// still relay the proof, which the others need to take a re-proposal of that value
+    /// (line 28).
     pub fn valid_proof(&self) -> Vec<SignedVote> {
         let Some(hs) = self.current.as_ref() else {
             return Vec::new();

@@ -228,11 +228,7 @@ impl Equivocation {
                 )
             }
         };
-        let signers = (signed[0].0, signed[1].0);
-        let signatures_hold = signed
-            .iter()
-            .all(|(key, bytes, signature)| key.verify(bytes, signature).is_ok());
-        if signers.0 != signers.1 {
+        if signed[0].0 != signed[1].0 {
             return bad("the two messages have different signers");
         }
         if !same_slot {
@@ -241,7 +237,11 @@ impl Equivocation {
         if !differ {
             return bad("the two messages say the same thing");
         }
-        if !signatures_hold {
+        // Checked last: the only costly part.
+        if !signed
+            .iter()
+            .all(|(key, bytes, signature)| key.verify(bytes, signature).is_ok())
+        {
             return bad("a signature does not hold");
         }
         Ok(())

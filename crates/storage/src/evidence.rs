@@ -26,22 +26,32 @@ fn key(height: u64, id: &Hash) -> [u8; 40] {
 }
 
 impl Ledger {
+    /// Evidence writes wait for the disk as block writes do.
+    fn evidence_write(&self) -> WriteOptions {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(self.syncs_writes());
+        wo
+    }
+
     /// Stores `bytes` as evidence about `height` under `id`, durably (when the ledger
     /// syncs its writes). Storing an id again rewrites the same entry.
     pub fn put_evidence(&self, height: u64, id: &Hash, bytes: &[u8]) -> Result<(), StorageError> {
-        let mut wo = WriteOptions::default();
-        wo.set_sync(self.syncs_writes());
-        self.db()
-            .put_cf_opt(self.cf(tables::EVIDENCE)?, key(height, id), bytes, &wo)?;
+        self.db().put_cf_opt(
+            self.cf(tables::EVIDENCE)?,
+            key(height, id),
+            bytes,
+            &self.evidence_write(),
+        )?;
         Ok(())
     }
 
     /// Forgets one piece of evidence (the node prunes the oldest beyond its bound).
     pub fn delete_evidence(&self, height: u64, id: &Hash) -> Result<(), StorageError> {
-        let mut wo = WriteOptions::default();
-        wo.set_sync(self.syncs_writes());
-        self.db()
-            .delete_cf_opt(self.cf(tables::EVIDENCE)?, key(height, id), &wo)?;
+        self.db().delete_cf_opt(
+            self.cf(tables::EVIDENCE)?,
+            key(height, id),
+            &self.evidence_write(),
+        )?;
         Ok(())
     }
 
