@@ -17,7 +17,7 @@ fn apply(store: &mut BTreeMap<ChunkPos, Chunk>, ups: &[(Hash, Option<Hash>)]) ->
     let u = smt::apply_updates(store, ups).unwrap();
     for (p, c) in u.writes {
         match c {
-            Some(c) => store.insert(p, c),
+            Some(c) => store.insert(p, *c),
             None => store.remove(&p),
         };
     }

@@ -55,7 +55,7 @@ impl Staged {
     fn chunk(&self, pos: &ChunkPos) -> Option<Option<&Chunk>> {
         self.chunk_index
             .get(pos)
-            .map(|i| self.prepared.tree_writes()[*i].1.as_ref())
+            .map(|i| self.prepared.tree_writes()[*i].1.as_deref())
     }
 
     fn has_tx(&self, id: &TxId) -> bool {

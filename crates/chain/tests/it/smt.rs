@@ -56,7 +56,7 @@ fn apply(
         );
         match chunk {
             Some(c) => {
-                store.insert(pos, c);
+                store.insert(pos, *c);
             }
             None => {
                 assert!(
@@ -393,7 +393,7 @@ fn parallel_updates_equal_sequential_ones() {
         assert_eq!(par.writes, seq.writes, "round {round}");
         for (pos, chunk) in seq.writes {
             match chunk {
-                Some(c) => store.insert(pos, c),
+                Some(c) => store.insert(pos, *c),
                 None => store.remove(&pos),
             };
         }

@@ -561,7 +561,7 @@ fn apply(store: &mut Store, ups: &[(Hash, Option<&[u8]>)]) -> (Hash, Vec<StateUp
     let upd = smt::apply_updates(store, &tree_ups).unwrap();
     for (pos, chunk) in upd.writes {
         match chunk {
-            Some(c) => store.insert(pos, c),
+            Some(c) => store.insert(pos, *c),
             None => store.remove(&pos),
         };
     }

@@ -387,7 +387,7 @@ fn ledger_root_equals_an_in_memory_tree_of_the_same_state() {
             let root = smt::apply_updates(&store, &ups).unwrap();
             for (p, c) in root.writes {
                 if let Some(c) = c {
-                    store.insert(p, c);
+                    store.insert(p, *c);
                 }
             }
             assert_eq!(root.root, block.header.state_root, "height {h}");

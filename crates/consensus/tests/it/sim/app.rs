@@ -68,7 +68,7 @@ pub struct Prepared {
     executed: Executed,
     ids: Vec<TxId>,
     root: Hash,
-    writes: Vec<(ChunkPos, Option<Chunk>)>,
+    writes: Vec<(ChunkPos, Option<Box<Chunk>>)>,
 }
 
 impl Ledger {
@@ -82,7 +82,7 @@ impl Ledger {
         let mut tree = BTreeMap::new();
         for (pos, chunk) in tree_update.writes {
             if let Some(c) = chunk {
-                tree.insert(pos, c);
+                tree.insert(pos, *c);
             }
         }
         Ledger {
@@ -193,7 +193,7 @@ impl Ledger {
         self.txs.extend(p.ids);
         for (pos, chunk) in p.writes {
             match chunk {
-                Some(c) => self.tree.insert(pos, c),
+                Some(c) => self.tree.insert(pos, *c),
                 None => self.tree.remove(&pos),
             };
         }
