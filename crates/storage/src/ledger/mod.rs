@@ -70,8 +70,9 @@ impl PreparedBlock {
         &self.executed.receipts
     }
 
-    /// Roughly how many bytes the block's write batch will take (a little over, usually), so
-    /// that the batch is allocated once instead of doubling through a 10 MB block.
+    /// Roughly how many bytes the block's write batch will take, so that it is allocated once
+    /// instead of doubling through a 10 MB block: over for redemptions, up to ~12 % under
+    /// for a large issuance (then it doubles once).
     pub(crate) fn write_bytes_estimate(&self) -> usize {
         4096 + self.block.txs.len() * 900
             + self.executed.changes.len() * 320
