@@ -40,6 +40,7 @@ pub mod defaults {
     /// a tree of about 7 million coupons.
     pub const STORAGE_TREE_CACHE_MB: usize = 768;
     pub const STORAGE_SYNC_WRITES: bool = true;
+    pub const STORAGE_WARM_TREE_CACHE: bool = true;
     /// Large memtables mean fewer level-0 files and less compaction competing with block
     /// execution; a 10,000-transaction block writes ~10 MB.
     pub const STORAGE_WRITE_BUFFER_MB: usize = 256;
@@ -164,6 +165,9 @@ pub struct UserStorage {
     /// Flush and compaction writes per second at most, MiB (0: unlimited).
     pub compaction_rate_mb: Option<u64>,
     pub sync_writes: Option<bool>,
+    /// Load the state tree into its cache at startup (top levels first, until the cache is
+    /// nine-tenths full) instead of reading each chunk cold on first use.
+    pub warm_tree_cache: Option<bool>,
     /// Free space to keep on the data directory's disk, MiB (0: no reserve).
     pub min_free_mb: Option<u64>,
 }
@@ -206,6 +210,7 @@ pub struct Config {
     pub storage_write_buffer_bytes: usize,
     pub storage_compaction_rate_bytes: u64,
     pub storage_sync_writes: bool,
+    pub storage_warm_tree_cache: bool,
     pub storage_min_free_bytes: u64,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -471,6 +476,10 @@ impl UserConfig {
                 .storage
                 .sync_writes
                 .unwrap_or(defaults::STORAGE_SYNC_WRITES),
+            storage_warm_tree_cache: self
+                .storage
+                .warm_tree_cache
+                .unwrap_or(defaults::STORAGE_WARM_TREE_CACHE),
             storage_min_free_bytes: self
                 .storage
                 .min_free_mb

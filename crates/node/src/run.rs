@@ -67,6 +67,19 @@ pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow:
         Ledger::open(&ledger_dir, &genesis, opts)
             .with_context(|| format!("opening the ledger in {}", ledger_dir.display()))?,
     );
+    if config.storage_warm_tree_cache {
+        let started = std::time::Instant::now();
+        let warm = ledger
+            .warm_tree_cache()
+            .with_context(|| format!("loading the state tree from {}", ledger_dir.display()))?;
+        tracing::info!(
+            chunks = warm.chunks,
+            bytes = warm.bytes,
+            complete = warm.complete,
+            ms = started.elapsed().as_millis() as u64,
+            "state tree cache warmed"
+        );
+    }
     let head = ledger.head();
     tracing::info!(chain_id = %genesis.chain_id, height = head.height, root = %head.state_root, "ledger open");
 

@@ -22,3 +22,4 @@ pub use ledger::{Head, Ledger, LedgerOptions, PreparedBlock, StagedBlock};
 pub use queries::{CouponView, HistoryEntry, ProvenRecord, TxView};
 pub use stats::StorageStats;
 pub use tables::{StoredBlock, StoredTx};
+pub use tree::WarmStats;

@@ -5,7 +5,7 @@ use couponchain_chain::smt::{Chunk, ChunkPos, ChunkStore};
 use couponchain_chain::ChainError;
 use quick_cache::unsync::Cache;
 use quick_cache::Weighter;
-use rocksdb::{SnapshotWithThreadMode, DB};
+use rocksdb::{Direction, IteratorMode, ReadOptions, SnapshotWithThreadMode, DB};
 use std::sync::Mutex;
 
 /// Committed chunks, in their compact encoding (~300 bytes on average instead of ~1 KiB
@@ -41,6 +41,51 @@ fn hex_key(pos: &ChunkPos) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// What [`warm`] loaded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WarmStats {
+    /// Chunks put in the cache.
+    pub chunks: u64,
+    /// Their encoded bytes.
+    pub bytes: u64,
+    /// Whether every stored chunk fit (else the deepest ones were left on disk).
+    pub complete: bool,
+}
+
+/// Fills the cache with committed chunks, shallowest first (keys sort by depth), until it
+/// is `fill` full. Must run before any block is committed through this cache: it reads
+/// without a snapshot and inserts without checking what a writer put there meanwhile.
+pub(crate) fn warm(db: &DB, cache: &ChunkCache, fill: f64) -> Result<WarmStats, ChainError> {
+    let cf = db
+        .cf_handle(tables::TREE.name)
+        .ok_or_else(|| ChainError::Store("tree column family missing".into()))?;
+    let mut ro = ReadOptions::default();
+    // One pass over the whole column family: keep it out of the block cache, read ahead.
+    ro.fill_cache(false);
+    ro.set_readahead_size(4 << 20);
+    let mut cache = cache
+        .lock()
+        .map_err(|_| ChainError::Store("tree cache lock poisoned".into()))?;
+    let budget = (cache.capacity() as f64 * fill.clamp(0.0, 1.0)) as u64;
+    let mut stats = WarmStats {
+        complete: true,
+        ..WarmStats::default()
+    };
+    for item in db.iterator_cf_opt(cf, ro, IteratorMode::From(&[], Direction::Forward)) {
+        let (key, value) = item.map_err(|e| ChainError::Store(e.to_string()))?;
+        let weight = value.len() as u64 + 80;
+        if cache.weight() + weight > budget {
+            stats.complete = false;
+            break;
+        }
+        let pos = ChunkPos::from_storage_key(&key)?;
+        stats.chunks += 1;
+        stats.bytes += value.len() as u64;
+        cache.insert(pos, value.into_vec());
+    }
+    Ok(stats)
 }
 
 /// Reads the latest committed tree, through the cache.

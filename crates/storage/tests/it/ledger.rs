@@ -354,7 +354,6 @@ fn ledger_root_equals_an_in_memory_tree_of_the_same_state() {
     let d = tempfile::tempdir().unwrap();
     let a = Actors::new(1, 5);
     let l = open(&d, &a);
-    let mut state: BTreeMap<Hash, Vec<u8>> = a.genesis().initial_state().unwrap();
     let (_, coupons) = seed(&l, &a, 2000);
     let mut nonce = 100;
     for (i, c) in coupons.iter().enumerate().take(300) {
@@ -363,36 +362,17 @@ fn ledger_root_equals_an_in_memory_tree_of_the_same_state() {
         commit(&l, &a, vec![tx]);
     }
     // Rebuild the state map from the committed blocks' effects via re-execution.
-    for h in 1..=l.head().height {
-        let block = l.block(h).unwrap().unwrap();
-        let ex = couponchain_runtime::execute_block(
-            &state,
-            block.header.context(),
-            &block.txs,
-            SignatureCheck::Verify,
-        )
-        .unwrap();
-        for (k, v) in ex.changes {
-            match v {
-                Some(v) => state.insert(k, v),
-                None => state.remove(&k),
-            };
-        }
-        let mut store: BTreeMap<ChunkPos, Chunk> = BTreeMap::new();
-        let ups: Vec<_> = state
-            .iter()
-            .map(|(k, v)| (*k, Some(smt::value_hash(v))))
-            .collect();
-        if h % 50 == 0 || h == l.head().height {
-            let root = smt::apply_updates(&store, &ups).unwrap();
-            for (p, c) in root.writes {
-                if let Some(c) = c {
-                    store.insert(p, *c);
-                }
-            }
+    let top = l.head().height;
+    replay(&l, &a, |h, block, state| {
+        if h % 50 == 0 || h == top {
+            let ups: Vec<_> = state
+                .iter()
+                .map(|(k, v)| (*k, Some(smt::value_hash(v))))
+                .collect();
+            let root = smt::apply_updates(&BTreeMap::<ChunkPos, Chunk>::new(), &ups).unwrap();
             assert_eq!(root.root, block.header.state_root, "height {h}");
         }
-    }
+    });
 }
 
 /// The two-stage pipeline: a staged block is the tip for execution but invisible to
@@ -560,4 +540,123 @@ fn evidence_survives_reopening_keeps_one_copy_per_id_and_lists_the_newest() {
     l.delete_evidence(7, &id(2)).unwrap();
     let left: Vec<u64> = l.evidence(10).unwrap().iter().map(|e| e.height).collect();
     assert_eq!(left, [3, 9]);
+}
+
+/// Re-executes every committed block from genesis, calling `each` with the state after
+/// each one; returns the last: the state the ledger should hold.
+fn replay(
+    l: &Ledger,
+    a: &Actors,
+    mut each: impl FnMut(u64, &couponchain_chain::Block, &BTreeMap<Hash, Vec<u8>>),
+) -> BTreeMap<Hash, Vec<u8>> {
+    let mut state: BTreeMap<Hash, Vec<u8>> = a.genesis().initial_state().unwrap();
+    for h in 1..=l.head().height {
+        let block = l.block(h).unwrap().unwrap();
+        let ex = couponchain_runtime::execute_block(
+            &state,
+            block.header.context(),
+            &block.txs,
+            SignatureCheck::Verify,
+        )
+        .unwrap();
+        for (k, v) in ex.changes {
+            match v {
+                Some(v) => state.insert(k, v),
+                None => state.remove(&k),
+            };
+        }
+        each(h, &block, &state);
+    }
+    state
+}
+
+fn follow(replica: &Ledger, leader: &Ledger, from: u64) {
+    for h in from..=leader.head().height {
+        let block = leader.block(h).unwrap().unwrap();
+        let p = replica
+            .prepare_block(block, SignatureCheck::Verify)
+            .unwrap();
+        replica.commit(p, None).unwrap();
+    }
+    assert_eq!(replica.head(), leader.head());
+}
+
+/// Warming loads every stored chunk when the cache is large enough (exactly the chunks of
+/// the in-memory tree of the replayed state), only the top ones when it is not, and either
+/// way blocks proposed afterwards reach the roots an unwarmed replica computes.
+#[test]
+fn a_warmed_tree_cache_holds_the_committed_chunks_and_blocks_still_agree() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Actors::new(1, 5);
+    let mut nonce = 100;
+    let coupons = {
+        let (leader, replica) = (open(&d1, &a), open(&d2, &a));
+        let (_, coupons) = seed(&leader, &a, 3000);
+        for (i, coupon) in coupons.iter().enumerate().take(40) {
+            nonce += 1;
+            let tx = testkit::redeem(
+                &a.site,
+                &a.holders[i % 5],
+                *coupon,
+                1,
+                0,
+                nonce,
+                now(&leader),
+            );
+            commit(&leader, &a, vec![tx]);
+        }
+        follow(&replica, &leader, 1);
+        coupons
+    };
+    let expected = {
+        let l = open(&d1, &a);
+        let state = replay(&l, &a, |_, _, _| {});
+        let ups: Vec<_> = state
+            .iter()
+            .map(|(k, v)| (*k, Some(smt::value_hash(v))))
+            .collect();
+        let tree = smt::apply_updates(&BTreeMap::<ChunkPos, Chunk>::new(), &ups).unwrap();
+        assert_eq!(tree.root, l.head().state_root);
+        let chunks: Vec<_> = tree.writes.iter().filter_map(|(_, c)| c.as_ref()).collect();
+        let bytes: u64 = chunks.iter().map(|c| c.encode().len() as u64).sum();
+        (chunks.len() as u64, bytes)
+    };
+    let mut next = 40;
+    for cache_bytes in [256 << 20, 64 << 10] {
+        let opts = LedgerOptions {
+            tree_cache_bytes: cache_bytes,
+            ..LedgerOptions::default()
+        };
+        let leader = Ledger::open(d1.path(), &a.genesis(), opts).unwrap();
+        let warm = leader.warm_tree_cache().unwrap();
+        if cache_bytes > 1 << 20 {
+            assert!(warm.complete, "{warm:?}");
+            assert_eq!((warm.chunks, warm.bytes), expected);
+        } else {
+            assert!(!warm.complete, "{warm:?}");
+            assert!(warm.chunks > 17 && warm.chunks < expected.0, "{warm:?}");
+            assert!(warm.bytes + warm.chunks * 80 <= (64 << 10), "{warm:?}");
+        }
+        let replica = open(&d2, &a);
+        let from = leader.head().height + 1;
+        for _ in 0..5 {
+            let txs = (0..20)
+                .map(|_| {
+                    nonce += 1;
+                    next += 1;
+                    testkit::redeem(
+                        &a.site,
+                        &a.holders[next % 5],
+                        coupons[next],
+                        1,
+                        0,
+                        nonce,
+                        now(&leader),
+                    )
+                })
+                .collect();
+            commit(&leader, &a, txs);
+        }
+        follow(&replica, &leader, from);
+    }
 }
