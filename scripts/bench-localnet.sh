@@ -50,6 +50,7 @@ for i in 0 1 2 3 4; do start $i; done
 sleep 3
 height() { curl -s "$1/v1/status" | python3 -c 'import sys,json; print(json.load(sys.stdin)["head"]["height"])'; }
 final_txs() { curl -s "$1/metrics" | awk '/^couponchain_block_txs_sum/ {printf "%d\n", $2}'; }
+tree_cache() { curl -s "$1/metrics" | awk '/^couponchain_storage_tree_cache_(hits|misses)_total/ {printf "%d ", $2}'; }
 rss_all() { for p in "${PIDS[@]}"; do ps -o rss= -p "$p" 2>/dev/null | awk '{printf "%d ", $1/1024}'; done; }
 
 V0="http://127.0.0.1:$RPC"
@@ -66,6 +67,7 @@ until grep -q "running for" "$DIR/full.err" 2>/dev/null; do
   sleep 1
 done
 prev=$(final_txs "$V0"); t=0
+read -r hits0 misses0 <<<"$(tree_cache "$V0")"
 echo "   window(s)  tx/s(final at validator-0)  RSS MiB per node (v0 v1 v2 v3 r0)"
 while kill -0 $LG 2>/dev/null; do
   sleep 30; t=$((t + 30))
@@ -74,6 +76,8 @@ while kill -0 $LG 2>/dev/null; do
   prev=$now
 done
 wait $LG || true
+read -r hits1 misses1 <<<"$(tree_cache "$V0")"
+echo "   validator-0 state-tree chunk lookups: $((hits1 - hits0)) from its cache, $((misses1 - misses0)) from RocksDB"
 grep "settled\|still busy" "$DIR/full.err" | sed 's/^/   /' || true
 cat "$DIR/full.txt"
 sustained=$(awk '/^throughput/ {print $2}' "$DIR/full.txt")

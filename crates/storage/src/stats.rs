@@ -29,6 +29,12 @@ pub struct StorageStats {
     pub writes_stopped: bool,
     /// Writes are being slowed to this many bytes per second (0: not slowed).
     pub delayed_write_rate: u64,
+    /// State-tree chunks in the node's own cache, and their weight (encoded bytes + 80 each).
+    pub tree_cache_chunks: u64,
+    pub tree_cache_bytes: u64,
+    /// Chunk lookups the cache answered, and those that went to RocksDB, since opening.
+    pub tree_cache_hits: u64,
+    pub tree_cache_misses: u64,
 }
 
 impl Ledger {
@@ -45,6 +51,12 @@ impl Ledger {
             delayed_write_rate: int(properties::ACTUAL_DELAYED_WRITE_RATE.as_str())?,
             ..StorageStats::default()
         };
+        (
+            s.tree_cache_chunks,
+            s.tree_cache_bytes,
+            s.tree_cache_hits,
+            s.tree_cache_misses,
+        ) = self.tree_cache_stats();
         let level0 = properties::num_files_at_level(0);
         for t in tables::ALL {
             let cf = self.cf(t)?;

@@ -6,12 +6,43 @@ use couponchain_chain::ChainError;
 use quick_cache::unsync::Cache;
 use quick_cache::Weighter;
 use rocksdb::{Direction, IteratorMode, ReadOptions, SnapshotWithThreadMode, DB};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
-/// Committed chunks, in their compact encoding (~300 bytes on average instead of ~1 KiB
+/// Committed chunks, in their compact encoding (~200 bytes on average instead of ~1 KiB
 /// decoded), bounded in bytes. Only the committing writer inserts (after the batch is
-/// durable), so the cache never holds a chunk of an uncommitted block.
-pub(crate) type ChunkCache = Mutex<Cache<ChunkPos, Vec<u8>, ByteWeighter>>;
+/// durable), so the cache never holds a chunk of an uncommitted block. Lookups that hit
+/// and miss are counted for the metrics.
+#[derive(Debug)]
+pub(crate) struct ChunkCache {
+    chunks: Mutex<Cache<ChunkPos, Vec<u8>, ByteWeighter>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+type Chunks = Cache<ChunkPos, Vec<u8>, ByteWeighter>;
+
+impl ChunkCache {
+    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Chunks>, ChainError> {
+        self.chunks
+            .lock()
+            .map_err(|_| ChainError::Store("tree cache lock poisoned".into()))
+    }
+
+    /// (chunks held, their weight in bytes, lookups that hit, lookups that missed).
+    pub(crate) fn stats(&self) -> (u64, u64, u64, u64) {
+        let (len, weight) = match self.lock() {
+            Ok(c) => (c.len() as u64, c.weight()),
+            Err(_) => (0, 0),
+        };
+        (
+            len,
+            weight,
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+}
 
 /// Weighs a cached chunk by its encoded size plus a fixed per-entry overhead.
 #[derive(Clone, Debug)]
@@ -25,11 +56,15 @@ impl Weighter<ChunkPos, Vec<u8>> for ByteWeighter {
 
 pub(crate) fn new_cache(bytes: usize) -> ChunkCache {
     let bytes = bytes.max(64 << 10);
-    Mutex::new(Cache::with_weighter(
-        bytes / 380,
-        bytes as u64,
-        ByteWeighter,
-    ))
+    ChunkCache {
+        chunks: Mutex::new(Cache::with_weighter(
+            bytes / 280,
+            bytes as u64,
+            ByteWeighter,
+        )),
+        hits: AtomicU64::new(0),
+        misses: AtomicU64::new(0),
+    }
 }
 
 fn decode(pos: &ChunkPos, bytes: &[u8]) -> Result<Chunk, ChainError> {
@@ -65,9 +100,7 @@ pub(crate) fn warm(db: &DB, cache: &ChunkCache, fill: f64) -> Result<WarmStats, 
     // One pass over the whole column family: keep it out of the block cache, read ahead.
     ro.fill_cache(false);
     ro.set_readahead_size(4 << 20);
-    let mut cache = cache
-        .lock()
-        .map_err(|_| ChainError::Store("tree cache lock poisoned".into()))?;
+    let mut cache = cache.lock()?;
     let budget = (cache.capacity() as f64 * fill.clamp(0.0, 1.0)) as u64;
     let mut stats = WarmStats {
         complete: true,
@@ -98,9 +131,11 @@ impl ChunkStore for CachedTree<'_> {
     fn get_chunk(&self, pos: &ChunkPos) -> Result<Option<Chunk>, ChainError> {
         if let Ok(cache) = self.cache.lock() {
             if let Some(bytes) = cache.get(pos) {
+                self.cache.hits.fetch_add(1, Ordering::Relaxed);
                 return decode(pos, bytes).map(Some);
             }
         }
+        self.cache.misses.fetch_add(1, Ordering::Relaxed);
         let cf = self
             .db
             .cf_handle(tables::TREE.name)

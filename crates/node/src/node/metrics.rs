@@ -4,7 +4,7 @@
 use couponchain_storage::Ledger;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
@@ -194,7 +194,7 @@ impl Collector for StorageCollector {
                 return Ok(());
             }
         };
-        let gauges: [(&str, &str, u64); 10] = [
+        let gauges: [(&str, &str, u64); 12] = [
             (
                 PENDING_COMPACTION,
                 "Bytes compaction must still rewrite to bring every level under its target",
@@ -245,11 +245,38 @@ impl Collector for StorageCollector {
                 "Rate writes are slowed to while compaction catches up, bytes/s (0: not slowed)",
                 s.delayed_write_rate,
             ),
+            (
+                "couponchain_storage_tree_cache_chunks",
+                "State-tree chunks held in the node's chunk cache",
+                s.tree_cache_chunks,
+            ),
+            (
+                "couponchain_storage_tree_cache_bytes",
+                "Weight of the chunk cache: encoded chunk bytes + 80 per chunk (storage.tree_cache_mb bounds it)",
+                s.tree_cache_bytes,
+            ),
         ];
         for (name, help, value) in gauges {
             let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
             let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
             gauge.encode(metric)?;
+        }
+        let counters: [(&str, &str, u64); 2] = [
+            (
+                "couponchain_storage_tree_cache_hits",
+                "State-tree chunk lookups answered by the chunk cache",
+                s.tree_cache_hits,
+            ),
+            (
+                "couponchain_storage_tree_cache_misses",
+                "State-tree chunk lookups that read RocksDB",
+                s.tree_cache_misses,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let counter = ConstCounter::new(value);
+            let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            counter.encode(metric)?;
         }
         Ok(())
     }
