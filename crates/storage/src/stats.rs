@@ -51,12 +51,7 @@ impl Ledger {
             delayed_write_rate: int(properties::ACTUAL_DELAYED_WRITE_RATE.as_str())?,
             ..StorageStats::default()
         };
-        (
-            s.tree_cache_chunks,
-            s.tree_cache_bytes,
-            s.tree_cache_hits,
-            s.tree_cache_misses,
-        ) = self.tree_cache_stats();
+        self.tree_cache().fill_stats(&mut s);
         let level0 = properties::num_files_at_level(0);
         for t in tables::ALL {
             let cf = self.cf(t)?;

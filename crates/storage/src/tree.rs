@@ -1,6 +1,7 @@
 //! The state tree's chunks on RocksDB, behind a bounded cache of committed chunks.
 
 use crate::tables;
+use crate::StorageStats;
 use couponchain_chain::smt::{Chunk, ChunkPos, ChunkStore};
 use couponchain_chain::ChainError;
 use quick_cache::unsync::Cache;
@@ -15,7 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 /// and miss are counted for the metrics.
 #[derive(Debug)]
 pub(crate) struct ChunkCache {
-    chunks: Mutex<Cache<ChunkPos, Vec<u8>, ByteWeighter>>,
+    chunks: Mutex<Chunks>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -29,18 +30,14 @@ impl ChunkCache {
             .map_err(|_| ChainError::Store("tree cache lock poisoned".into()))
     }
 
-    /// (chunks held, their weight in bytes, lookups that hit, lookups that missed).
-    pub(crate) fn stats(&self) -> (u64, u64, u64, u64) {
-        let (len, weight) = match self.lock() {
-            Ok(c) => (c.len() as u64, c.weight()),
-            Err(_) => (0, 0),
-        };
-        (
-            len,
-            weight,
-            self.hits.load(Ordering::Relaxed),
-            self.misses.load(Ordering::Relaxed),
-        )
+    /// Fills the cache's fields of `s`: chunks held, their weight, lookups that hit and missed.
+    pub(crate) fn fill_stats(&self, s: &mut StorageStats) {
+        if let Ok(c) = self.lock() {
+            s.tree_cache_chunks = c.len() as u64;
+            s.tree_cache_bytes = c.weight();
+        }
+        s.tree_cache_hits = self.hits.load(Ordering::Relaxed);
+        s.tree_cache_misses = self.misses.load(Ordering::Relaxed);
     }
 }
 

@@ -281,8 +281,8 @@ impl Ledger {
         Ok(crate::tree::warm(&self.db, &self.tree_cache, 0.9)?)
     }
 
-    pub(crate) fn tree_cache_stats(&self) -> (u64, u64, u64, u64) {
-        self.tree_cache.stats()
+    pub(crate) fn tree_cache(&self) -> &ChunkCache {
+        &self.tree_cache
     }
 
     pub(crate) fn tree(&self) -> CachedTree<'_> {
