@@ -41,6 +41,7 @@ pub mod defaults {
     pub const STORAGE_TREE_CACHE_MB: usize = 768;
     pub const STORAGE_SYNC_WRITES: bool = true;
     pub const STORAGE_WARM_TREE_CACHE: bool = true;
+    pub const STORAGE_TREE_FLUSH_MB: u64 = 64;
     /// Large memtables mean fewer level-0 files and less compaction competing with block
     /// execution; a 10,000-transaction block writes ~10 MB.
     pub const STORAGE_WRITE_BUFFER_MB: usize = 256;
@@ -168,6 +169,10 @@ pub struct UserStorage {
     /// Load the state tree into its cache at startup (top levels first, until the cache is
     /// nine-tenths full) instead of reading each chunk cold on first use.
     pub warm_tree_cache: Option<bool>,
+    /// State-tree chunks changed by blocks are kept in memory (each block journals only its
+    /// changed keys) and written in one background checkpoint once they weigh this many
+    /// MiB; 0: every block writes its own chunks.
+    pub tree_flush_mb: Option<u64>,
     /// Free space to keep on the data directory's disk, MiB (0: no reserve).
     pub min_free_mb: Option<u64>,
 }
@@ -211,6 +216,7 @@ pub struct Config {
     pub storage_compaction_rate_bytes: u64,
     pub storage_sync_writes: bool,
     pub storage_warm_tree_cache: bool,
+    pub storage_tree_flush_bytes: u64,
     pub storage_min_free_bytes: u64,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -480,6 +486,11 @@ impl UserConfig {
                 .storage
                 .warm_tree_cache
                 .unwrap_or(defaults::STORAGE_WARM_TREE_CACHE),
+            storage_tree_flush_bytes: self
+                .storage
+                .tree_flush_mb
+                .unwrap_or(defaults::STORAGE_TREE_FLUSH_MB)
+                .saturating_mul(1 << 20),
             storage_min_free_bytes: self
                 .storage
                 .min_free_mb

@@ -62,6 +62,7 @@ pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow:
         write_buffer_bytes: config.storage_write_buffer_bytes,
         compaction_rate_bytes: config.storage_compaction_rate_bytes,
         sync_writes: config.storage_sync_writes,
+        tree_flush_bytes: config.storage_tree_flush_bytes,
     };
     let ledger = Arc::new(
         Ledger::open(&ledger_dir, &genesis, opts)

@@ -2,9 +2,8 @@
 //! owner's coupons (paged), campaigns, and state records with proofs against a header.
 
 use crate::error::StorageError;
-use crate::ledger::{Head, Ledger};
+use crate::ledger::Ledger;
 use crate::tables::{self, height_key, pair_key, StoredBlock, StoredTx};
-use crate::tree::SnapshotTree;
 use couponchain_chain::block::CommitCertificate;
 use couponchain_chain::smt::{self, StateProof};
 use couponchain_chain::{encoding, Block, Hash, Header, PublicKey, SignedTransaction, TxId};
@@ -306,33 +305,43 @@ impl Ledger {
     }
 
     /// The record under `key` (or its absence) with a proof against the state root of the
-    /// head, all read from one snapshot.
+    /// head. The tree's newest chunks live in memory, not in a RocksDB snapshot, so the
+    /// parts are read one after another and the proof is checked against the head's root:
+    /// if a block was committed in between, they may not match, and it is read again.
     pub fn prove(&self, key: StateKey) -> Result<ProvenRecord, StorageError> {
-        let snap = self.db().snapshot();
-        let head_bytes = snap
-            .get_cf(self.cf(tables::META)?, b"head")?
-            .ok_or(StorageError::NotInitialised)?;
-        let head: Head = encoding::decode(&head_bytes).map_err(|e| corrupt("head", e))?;
-        let block = snap
-            .get_cf(self.cf(tables::BLOCKS)?, height_key(head.height))?
-            .ok_or_else(|| StorageError::Corrupt("head block missing".into()))?;
-        let block: StoredBlock =
-            encoding::decode(&block).map_err(|e| corrupt("stored block", e))?;
         let k = key.hash();
-        let value = snap.get_cf(self.cf(tables::STATE)?, k.0)?;
-        let proof = smt::prove(
-            &SnapshotTree {
-                db: self.db(),
-                snap: &snap,
-            },
-            &k,
-        )?;
-        Ok(ProvenRecord {
-            header: block.header,
-            key: k,
-            present: value.is_some(),
-            value: value.unwrap_or_default(),
-            proof,
-        })
+        let mut attempts = 0u64;
+        loop {
+            attempts += 1;
+            let head = self.head();
+            let block = self
+                .db()
+                .get_cf(self.cf(tables::BLOCKS)?, height_key(head.height))?
+                .ok_or_else(|| StorageError::Corrupt("head block missing".into()))?;
+            let block: StoredBlock =
+                encoding::decode(&block).map_err(|e| corrupt("stored block", e))?;
+            let value = self.db().get_cf(self.cf(tables::STATE)?, k.0)?;
+            let proof = smt::prove(&self.tree_for_queries(), &k)?;
+            match proof.verify(&head.state_root, &k, value.as_deref()) {
+                Ok(()) => {
+                    return Ok(ProvenRecord {
+                        header: block.header,
+                        key: k,
+                        present: value.is_some(),
+                        value: value.unwrap_or_default(),
+                        proof,
+                    })
+                }
+                // A commit writes the state, then publishes the head: between the two, the
+                // value read can be a block ahead of the head. That window is short; a
+                // proof that still fails after it is a real fault.
+                Err(e) if attempts >= 20 => {
+                    return Err(StorageError::Corrupt(format!(
+                        "proof of {k} does not verify against the head's root: {e}"
+                    )))
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(attempts)),
+            }
+        }
     }
 }

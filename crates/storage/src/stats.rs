@@ -35,6 +35,15 @@ pub struct StorageStats {
     /// Chunk lookups the cache answered, and those that went to RocksDB, since opening.
     pub tree_cache_hits: u64,
     pub tree_cache_misses: u64,
+    /// State-tree chunks changed by committed blocks and held in memory until the next
+    /// checkpoint writes them (including the one being written), and their weight.
+    pub tree_overlay_chunks: u64,
+    pub tree_overlay_bytes: u64,
+    /// The last block whose state tree is all in RocksDB.
+    pub tree_persisted_height: u64,
+    /// Checkpoints written, and failed (their chunks were kept for the next), since opening.
+    pub tree_checkpoints: u64,
+    pub tree_checkpoint_failures: u64,
 }
 
 impl Ledger {
@@ -52,6 +61,12 @@ impl Ledger {
             ..StorageStats::default()
         };
         self.tree_cache().fill_stats(&mut s);
+        let o = self.overlay().stats();
+        s.tree_overlay_chunks = o.chunks;
+        s.tree_overlay_bytes = o.bytes;
+        s.tree_persisted_height = o.persisted;
+        s.tree_checkpoints = o.checkpoints;
+        s.tree_checkpoint_failures = o.failures;
         let level0 = properties::num_files_at_level(0);
         for t in tables::ALL {
             let cf = self.cf(t)?;

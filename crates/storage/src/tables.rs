@@ -37,7 +37,7 @@ pub const META: Table = Table {
     name: "meta",
     point_lookups: false,
     blob_values: false,
-    doc: "b\"head\" → Head; b\"genesis\" → Genesis (JSON, as given)",
+    doc: "b\"head\" → Head; b\"genesis\" → Genesis (JSON, as given); b\"tree_head\" → the block whose tree `tree` holds (height, state root)",
 };
 pub const BLOCKS: Table = Table {
     name: "blocks",
@@ -75,6 +75,12 @@ pub const TREE: Table = Table {
     blob_values: false,
     doc: "chunk position (depth u8 ‖ prefix bytes) → Chunk (compact encoding)",
 };
+pub const TREE_JOURNAL: Table = Table {
+    name: "tree_journal",
+    point_lookups: false,
+    blob_values: false,
+    doc: "height (u64 BE) → the state keys the block changed (32 bytes each, sorted), for blocks whose tree chunks are not yet in `tree`",
+};
 pub const OWNER_COUPONS: Table = Table {
     name: "owner_coupons",
     point_lookups: false,
@@ -100,7 +106,7 @@ pub const EVIDENCE: Table = Table {
     doc: "height (u64 BE) ‖ evidence id (32) → the evidence as the node encoded it (opaque here)",
 };
 
-pub const ALL: [Table; 11] = [
+pub const ALL: [Table; 12] = [
     META,
     BLOCKS,
     BLOCK_HEIGHTS,
@@ -108,6 +114,7 @@ pub const ALL: [Table; 11] = [
     TXS,
     STATE,
     TREE,
+    TREE_JOURNAL,
     OWNER_COUPONS,
     COUPON_HISTORY,
     ISSUER_CAMPAIGNS,

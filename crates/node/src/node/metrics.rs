@@ -194,7 +194,7 @@ impl Collector for StorageCollector {
                 return Ok(());
             }
         };
-        let gauges: [(&str, &str, u64); 12] = [
+        let gauges: [(&str, &str, u64); 15] = [
             (
                 PENDING_COMPACTION,
                 "Bytes compaction must still rewrite to bring every level under its target",
@@ -255,13 +255,28 @@ impl Collector for StorageCollector {
                 "Weight of the chunk cache: encoded chunk bytes + 80 per chunk (storage.tree_cache_mb bounds it)",
                 s.tree_cache_bytes,
             ),
+            (
+                "couponchain_storage_tree_overlay_chunks",
+                "State-tree chunks changed by committed blocks, held in memory until the next checkpoint writes them",
+                s.tree_overlay_chunks,
+            ),
+            (
+                "couponchain_storage_tree_overlay_bytes",
+                "Weight of those chunks (a checkpoint starts at storage.tree_flush_mb)",
+                s.tree_overlay_bytes,
+            ),
+            (
+                "couponchain_storage_tree_persisted_height",
+                "The last block whose state tree is all written to RocksDB",
+                s.tree_persisted_height,
+            ),
         ];
         for (name, help, value) in gauges {
             let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
             let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
             gauge.encode(metric)?;
         }
-        let counters: [(&str, &str, u64); 2] = [
+        let counters: [(&str, &str, u64); 4] = [
             (
                 "couponchain_storage_tree_cache_hits",
                 "State-tree chunk lookups answered by the chunk cache",
@@ -271,6 +286,16 @@ impl Collector for StorageCollector {
                 "couponchain_storage_tree_cache_misses",
                 "State-tree chunk lookups that read RocksDB",
                 s.tree_cache_misses,
+            ),
+            (
+                "couponchain_storage_tree_checkpoints",
+                "State-tree checkpoints written since the node started",
+                s.tree_checkpoints,
+            ),
+            (
+                "couponchain_storage_tree_checkpoint_failures",
+                "State-tree checkpoints that failed (their chunks stay in memory for the next)",
+                s.tree_checkpoint_failures,
             ),
         ];
         for (name, help, value) in counters {

@@ -1,13 +1,15 @@
 //! Opening the ledger, executing blocks against it, and committing them atomically.
 //! The write path is in [`write`]; the runtime's view of committed state in [`reader`].
 
+mod checkpoint;
 mod reader;
 mod write;
 
 use crate::error::StorageError;
 use crate::tables::{self, height_key};
 use crate::tip::{Staged, TipView};
-use crate::tree::{CachedTree, ChunkCache, WarmStats};
+use crate::tree::{CachedTree, ChunkCache, Overlay, WarmStats};
+use checkpoint::Checkpointer;
 use couponchain_chain::block::{tx_root, BlockContext, CommitCertificate, ValidatorSet};
 use couponchain_chain::smt::{self, TreeUpdate};
 use couponchain_chain::{encoding, Block, Hash, Header, PublicKey, SignedTransaction};
@@ -32,6 +34,11 @@ pub struct LedgerOptions {
     /// fsync the write-ahead log on every commit, so a committed block survives power loss
     /// and not only a process crash.
     pub sync_writes: bool,
+    /// State-tree chunks changed by committed blocks are held in memory, with only the
+    /// changed keys journalled per block, until they weigh this much; then a background
+    /// checkpoint writes them all at once (chunks that several blocks rewrote, once). Twice
+    /// this bounds the memory they take. 0: every block writes its chunks itself.
+    pub tree_flush_bytes: u64,
 }
 
 impl Default for LedgerOptions {
@@ -42,6 +49,7 @@ impl Default for LedgerOptions {
             write_buffer_bytes: 256 << 20,
             compaction_rate_bytes: 0,
             sync_writes: true,
+            tree_flush_bytes: 64 << 20,
         }
     }
 }
@@ -105,12 +113,17 @@ impl StagedBlock {
 
 #[derive(Debug)]
 pub struct Ledger {
-    db: DB,
+    /// Declared first so that it is dropped first: dropping it waits for the checkpoint in
+    /// flight, which holds the database.
+    checkpointer: Option<Checkpointer>,
+    db: Arc<DB>,
     /// The last durable block.
     head: RwLock<Head>,
     /// The block being made durable, if any (the tip when present).
     staged: RwLock<Option<Arc<Staged>>>,
-    tree_cache: ChunkCache,
+    tree_cache: Arc<ChunkCache>,
+    /// Chunks of committed blocks not yet checkpointed to the tree column family.
+    overlay: Arc<Overlay>,
     genesis: Genesis,
     opts: LedgerOptions,
 }
@@ -149,13 +162,17 @@ impl Ledger {
         // state, the other nodes of a localnet) would queue behind. RocksDB's own advice;
         // under the localnet's half-rate load its effect was within the run-to-run noise.
         db_opts.set_bytes_per_sync(1 << 20);
+        // Likewise the log: a tree checkpoint appends tens of MB to it without syncing, and
+        // the next block's fsync would otherwise write them all out before it returns.
+        db_opts.set_wal_bytes_per_sync(1 << 20);
         let db = DB::open_cf_descriptors(
             &db_opts,
             path,
             tables::descriptors(&cache, opts.write_buffer_bytes / 2),
         )?;
         let mut ledger = Ledger {
-            db,
+            checkpointer: None,
+            db: Arc::new(db),
             head: RwLock::new(Head {
                 height: 0,
                 hash: Hash::ZERO,
@@ -163,7 +180,8 @@ impl Ledger {
                 time_ms: 0,
             }),
             staged: RwLock::new(None),
-            tree_cache: crate::tree::new_cache(opts.tree_cache_bytes),
+            tree_cache: Arc::new(crate::tree::new_cache(opts.tree_cache_bytes)),
+            overlay: Arc::new(Overlay::new(0)),
             genesis: genesis.clone(),
             opts,
         };
@@ -189,9 +207,66 @@ impl Ledger {
                     .get_cf(ledger.cf(tables::META)?, HEAD_KEY)?
                     .ok_or_else(|| StorageError::Corrupt("genesis present but no head".into()))?;
                 *ledger.head_mut() = encoding::decode(&head)?;
+                ledger.recover_tree()?;
             }
         }
+        if ledger.opts.tree_flush_bytes > 0 {
+            ledger.checkpointer = Some(Checkpointer::start(
+                ledger.db.clone(),
+                ledger.tree_cache.clone(),
+                ledger.overlay.clone(),
+            )?);
+        }
         Ok(ledger)
+    }
+
+    /// Brings the tree column family up to the head if the process stopped before the last
+    /// blocks' chunks were checkpointed: their journalled keys are set to the values the
+    /// state column family holds, the root is checked against the head's, and the chunks
+    /// are written (synced) as one checkpoint.
+    fn recover_tree(&mut self) -> Result<(), StorageError> {
+        let head = self.head();
+        let persisted = checkpoint::persisted_tree(&self.db, head.height)?;
+        if persisted < head.height {
+            let started = std::time::Instant::now();
+            let keys = checkpoint::journalled_keys(&self.db, persisted + 1, head.height)?;
+            let values = self.get_many(&keys)?;
+            let updates = checkpoint::recovery_updates(&keys, values);
+            let tree = smt::apply_updates_parallel(&self.tree(), &updates)?;
+            if tree.root != head.state_root {
+                return Err(StorageError::Corrupt(format!(
+                    "the state tree recomputed for blocks {}..={} has root {}, the head's is {}",
+                    persisted + 1,
+                    head.height,
+                    tree.root,
+                    head.state_root
+                )));
+            }
+            let mut layer = crate::tree::Layer {
+                height: head.height,
+                root: head.state_root,
+                ..Default::default()
+            };
+            for (pos, chunk) in &tree.writes {
+                layer.put(*pos, chunk.as_ref().map(|c| c.encode()));
+            }
+            checkpoint::write_layer(&self.db, &layer, true)?;
+            // The update read the older chunks through the cache: drop them from it.
+            if let Ok(mut cache) = self.tree_cache.lock() {
+                for pos in layer.chunks.keys() {
+                    cache.remove(pos);
+                }
+            }
+            tracing::info!(
+                blocks = head.height - persisted,
+                keys = keys.len(),
+                chunks = layer.chunks.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "state tree brought up to the head from the journal"
+            );
+        }
+        self.overlay = Arc::new(Overlay::new(head.height));
+        Ok(())
     }
 
     pub fn genesis(&self) -> &Genesis {
@@ -285,11 +360,33 @@ impl Ledger {
         &self.tree_cache
     }
 
+    /// The committed tree as block execution reads it: chunks read from RocksDB are
+    /// remembered in the cache.
     pub(crate) fn tree(&self) -> CachedTree<'_> {
         CachedTree {
             db: &self.db,
             cache: &self.tree_cache,
+            overlay: &self.overlay,
+            remember: true,
         }
+    }
+
+    /// The committed tree for queries, which run beside commits: they read through the
+    /// overlay and the cache but put nothing in the cache (a chunk read just before a
+    /// checkpoint lands could otherwise replace the newer one there).
+    pub(crate) fn tree_for_queries(&self) -> CachedTree<'_> {
+        CachedTree {
+            remember: false,
+            ..self.tree()
+        }
+    }
+
+    pub(crate) fn overlay(&self) -> &Overlay {
+        &self.overlay
+    }
+
+    pub(crate) fn checkpointer(&self) -> Option<&Checkpointer> {
+        self.checkpointer.as_ref()
     }
 
     fn init_genesis(&mut self) -> Result<(), StorageError> {

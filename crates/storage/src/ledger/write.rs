@@ -1,7 +1,9 @@
 //! The write path: one `WriteBatch` per block — the block, its transactions and receipts,
-//! the state changes, the state-tree chunks, the query indexes and the new head — written
-//! with keys sorted per column family, then the head and the chunk cache updated.
+//! the state changes, the state-tree chunks (or, when checkpoints are on, the block's
+//! changed keys in the tree journal), the query indexes and the new head — written with
+//! keys sorted per column family, then the head and the chunk cache or overlay updated.
 
+use super::checkpoint::{TreeHead, TREE_HEAD_KEY};
 use super::{Head, Ledger, PreparedBlock, HEAD_KEY};
 use crate::error::StorageError;
 use crate::tables::{self, height_key, history_key, pair_key};
@@ -61,18 +63,40 @@ impl Ledger {
                 None => batch.delete_cf(state_cf, k.0),
             }
         }
-        let tree_cf = self.cf(tables::TREE)?;
+        // Genesis always writes its tree: there is no journal to recover it from.
+        let deferred = self.opts.tree_flush_bytes > 0 && height > 0;
         let mut chunks: Vec<(Vec<u8>, ChunkPos, Option<Vec<u8>>)> = tree
             .writes
             .iter()
-            .map(|(pos, c)| (pos.storage_key(), *pos, c.as_ref().map(|c| c.encode())))
+            .map(|(pos, c)| (Vec::new(), *pos, c.as_ref().map(|c| c.encode())))
             .collect();
-        chunks.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (key, _, chunk) in &chunks {
-            match chunk {
-                Some(c) => batch.put_cf(tree_cf, key, c),
-                None => batch.delete_cf(tree_cf, key),
+        if deferred {
+            // `changes` is sorted by key and holds each key once.
+            let mut keys = Vec::with_capacity(executed.changes.len() * 32);
+            for (k, _) in &executed.changes {
+                keys.extend_from_slice(&k.0);
             }
+            batch.put_cf(self.cf(tables::TREE_JOURNAL)?, height_key(height), keys);
+        } else {
+            let tree_cf = self.cf(tables::TREE)?;
+            for c in &mut chunks {
+                c.0 = c.1.storage_key();
+            }
+            chunks.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (key, _, chunk) in &chunks {
+                match chunk {
+                    Some(c) => batch.put_cf(tree_cf, key, c),
+                    None => batch.delete_cf(tree_cf, key),
+                }
+            }
+            batch.put_cf(
+                self.cf(tables::META)?,
+                TREE_HEAD_KEY,
+                encoding::encode(&TreeHead {
+                    height,
+                    root: tree.root,
+                }),
+            );
         }
         self.index_events(&mut batch, height, &executed.receipts)?;
         let new_head = Head {
@@ -89,16 +113,32 @@ impl Ledger {
         let mut wo = WriteOptions::default();
         wo.set_sync(self.opts.sync_writes);
         self.db.write_opt(batch, &wo)?;
-        // Durable: publish the new head and the new chunks.
-        if let Ok(mut cache) = self.tree_cache.lock() {
-            for (_, pos, chunk) in chunks {
-                match chunk {
-                    Some(bytes) => cache.insert(pos, bytes),
-                    None => {
-                        cache.remove(&pos);
+        // Durable: publish the new chunks, then the new head.
+        if deferred {
+            let layer = self.overlay().add_block(
+                height,
+                tree.root,
+                chunks.into_iter().map(|(_, pos, c)| (pos, c)),
+                self.opts.tree_flush_bytes,
+            )?;
+            if let Some(layer) = layer {
+                match self.checkpointer() {
+                    Some(cp) => cp.submit(layer, self.overlay()),
+                    None => self.overlay().finish(false),
+                }
+            }
+        } else {
+            if let Ok(mut cache) = self.tree_cache.lock() {
+                for (_, pos, chunk) in chunks {
+                    match chunk {
+                        Some(bytes) => cache.insert(pos, bytes),
+                        None => {
+                            cache.remove(&pos);
+                        }
                     }
                 }
             }
+            self.overlay().mark_persisted(height);
         }
         *self.head_mut() = new_head;
         Ok(())

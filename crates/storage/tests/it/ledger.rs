@@ -660,3 +660,157 @@ fn a_warmed_tree_cache_holds_the_committed_chunks_and_blocks_still_agree() {
         follow(&replica, &leader, from);
     }
 }
+
+/// Redeems `coupons[range]` in one block (`seed` gave coupon i to holder i mod 5) and
+/// checks that every redemption applied.
+fn redeem_block(
+    l: &Ledger,
+    a: &Actors,
+    coupons: &[Hash],
+    range: std::ops::Range<usize>,
+    nonce: &mut u64,
+) {
+    let txs = range
+        .map(|i| {
+            *nonce += 1;
+            testkit::redeem(&a.site, &a.holders[i % 5], coupons[i], 1, 0, *nonce, now(l))
+        })
+        .collect();
+    commit(l, a, txs);
+    let receipts = l.receipts(l.head().height).unwrap();
+    assert!(receipts.iter().all(|r| r.is_applied()), "{receipts:?}");
+}
+
+/// A ledger that leaves its tree chunks to background checkpoints (a small threshold:
+/// one every few blocks) reaches the same roots as one that writes them with each block,
+/// and its proofs, served from chunks partly in memory, verify at every height.
+#[test]
+fn blocks_agree_whether_tree_chunks_are_written_per_block_or_by_checkpoints() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Actors::new(1, 5);
+    let checkpoints = LedgerOptions {
+        tree_flush_bytes: 16 << 10,
+        ..LedgerOptions::default()
+    };
+    let per_block = LedgerOptions {
+        tree_flush_bytes: 0,
+        ..LedgerOptions::default()
+    };
+    let leader = Ledger::open(d1.path(), &a.genesis(), checkpoints).unwrap();
+    let replica = Ledger::open(d2.path(), &a.genesis(), per_block).unwrap();
+    let (_, coupons) = seed(&leader, &a, 2000);
+    let mut nonce = 100;
+    for b in 0..60 {
+        redeem_block(&leader, &a, &coupons, b * 5..b * 5 + 5, &mut nonce);
+        for c in [coupons[b * 5], coupons[1999]] {
+            let p = leader.prove(StateKey::Coupon(c)).unwrap();
+            assert_eq!(p.header.height, leader.head().height);
+            p.proof
+                .verify(&p.header.state_root, &p.key, Some(&p.value))
+                .unwrap();
+        }
+    }
+    let s = leader.storage_stats().unwrap();
+    assert!(s.tree_checkpoints >= 3, "{s:?}");
+    assert_eq!(s.tree_checkpoint_failures, 0, "{s:?}");
+    assert!(s.tree_persisted_height >= 2, "{s:?}");
+    follow(&replica, &leader, 1);
+    let r = replica.storage_stats().unwrap();
+    assert_eq!(r.tree_persisted_height, replica.head().height, "{r:?}");
+    assert_eq!((r.tree_overlay_chunks, r.tree_checkpoints), (0, 0), "{r:?}");
+}
+
+/// Closing a ledger whose recent blocks' chunks were never checkpointed is what a crash
+/// after their commits leaves: on reopening, the tree is recomputed from the journal and
+/// the state, and blocks still agree with a replica. A journal with a block missing, or a
+/// state that does not give the head's root, is refused with the reason.
+#[test]
+fn after_a_crash_the_tree_is_recomputed_from_the_journal_and_damage_is_refused() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Actors::new(1, 5);
+    let never = LedgerOptions {
+        tree_flush_bytes: 1 << 40,
+        ..LedgerOptions::default()
+    };
+    let reopen = || Ledger::open(d1.path(), &a.genesis(), never.clone());
+    let mut nonce = 100;
+    let coupons = {
+        let l = reopen().unwrap();
+        let (_, coupons) = seed(&l, &a, 1000);
+        for b in 0..20 {
+            redeem_block(&l, &a, &coupons, b * 3..b * 3 + 3, &mut nonce);
+        }
+        let s = l.storage_stats().unwrap();
+        assert_eq!(
+            (s.tree_persisted_height, s.tree_checkpoints),
+            (0, 0),
+            "{s:?}"
+        );
+        assert!(s.tree_overlay_chunks > 300, "{s:?}");
+        coupons
+    };
+    {
+        let l = reopen().unwrap();
+        let s = l.storage_stats().unwrap();
+        assert_eq!(s.tree_persisted_height, l.head().height, "{s:?}");
+        assert_eq!(s.tree_overlay_chunks, 0, "{s:?}");
+        let p = l.prove(StateKey::Coupon(coupons[0])).unwrap();
+        p.proof
+            .verify(&p.header.state_root, &p.key, Some(&p.value))
+            .unwrap();
+        for b in 20..25 {
+            redeem_block(&l, &a, &coupons, b * 3..b * 3 + 3, &mut nonce);
+        }
+        let replica = open(&d2, &a);
+        follow(&replica, &l, 1);
+    }
+    let head = reopen().unwrap().head().height;
+    // Damage the journal and the state with RocksDB itself, and put each back.
+    let names = couponchain_storage::tables::ALL.map(|t| t.name);
+    let raw = || rocksdb::DB::open_cf(&rocksdb::Options::default(), d1.path(), names).unwrap();
+    {
+        // Give the last blocks no checkpoint again: commit three more, then damage them.
+        let l = reopen().unwrap();
+        for b in 25..28 {
+            redeem_block(&l, &a, &coupons, b * 3..b * 3 + 3, &mut nonce);
+        }
+    }
+    let journal = couponchain_storage::tables::TREE_JOURNAL.name;
+    let state = couponchain_storage::tables::STATE.name;
+    let middle = (head + 2).to_be_bytes();
+    let (entry, key, value) = {
+        let db = raw();
+        let j = db.cf_handle(journal).unwrap();
+        let entry = db.get_cf(j, middle).unwrap().unwrap();
+        db.delete_cf(j, middle).unwrap();
+        let key = entry[..32].to_vec();
+        let value = db
+            .get_cf(db.cf_handle(state).unwrap(), &key)
+            .unwrap()
+            .unwrap();
+        (entry, key, value)
+    };
+    match reopen() {
+        Err(StorageError::Corrupt(m)) if m.contains("tree journal") => {}
+        r => panic!("expected a tree journal error, got {r:?}"),
+    }
+    {
+        let db = raw();
+        db.put_cf(db.cf_handle(journal).unwrap(), middle, &entry)
+            .unwrap();
+        db.put_cf(db.cf_handle(state).unwrap(), &key, b"tampered")
+            .unwrap();
+    }
+    match reopen() {
+        Err(StorageError::Corrupt(m)) if m.contains("has root") => {}
+        r => panic!("expected a root mismatch, got {r:?}"),
+    }
+    {
+        let db = raw();
+        db.put_cf(db.cf_handle(state).unwrap(), &key, &value)
+            .unwrap();
+    }
+    let l = reopen().unwrap();
+    assert_eq!(l.head().height, head + 3);
+    assert_eq!(l.storage_stats().unwrap().tree_persisted_height, head + 3);
+}
