@@ -37,6 +37,8 @@ pub enum StorageError {
         "the head moved while the block was prepared (prepared on {prepared_on}, head is {head})"
     )]
     StalePrepared { prepared_on: Hash, head: Hash },
+    #[error("ledger file {0}")]
+    File(String),
     #[error("could not start the state tree checkpoint thread: {0}")]
     Thread(std::io::Error),
     #[error("block {height} is still being written; write it before staging another")]

@@ -124,43 +124,46 @@ pub const ALL: [Table; 12] = [
 /// Column family descriptors sharing one block cache.
 pub fn descriptors(cache: &Cache, write_buffer_bytes: usize) -> Vec<ColumnFamilyDescriptor> {
     ALL.iter()
-        .map(|t| {
-            let mut bb = BlockBasedOptions::default();
-            bb.set_block_cache(cache);
-            bb.set_cache_index_and_filter_blocks(true);
-            let mut memtable_bloom = false;
-            if t.point_lookups {
-                bb.set_bloom_filter(10.0, false);
-                memtable_bloom = true;
-            }
-            let mut o = Options::default();
-            o.set_block_based_table_factory(&bb);
-            // A 10,000-transaction block writes ~10 MB; larger memtables mean fewer level-0
-            // files and less compaction competing with block execution for the two cores.
-            // (The database-wide cap in `Ledger::open` bounds the sum.)
-            o.set_write_buffer_size(write_buffer_bytes.max(4 << 20));
-            o.set_max_write_buffer_number(3);
-            // Keys are hashes, so every level-0 file overlaps all of level 1 and each
-            // L0→L1 compaction rewrites level 1: waiting for 8 files instead of 4 halves
-            // that share (60 s dev run: compaction output 0.51 → 0.37 of what flushes write).
-            o.set_level_zero_file_num_compaction_trigger(8);
-            if memtable_bloom {
-                // Most point lookups miss (replay checks, "already final?"): a bloom filter
-                // over whole keys lets them skip the memtables' skiplists.
-                o.set_memtable_whole_key_filtering(true);
-                o.set_memtable_prefix_bloom_ratio(0.05);
-            }
-            if t.blob_values {
-                // A transaction and its receipt are ~500 bytes under a 32-byte id; inline,
-                // they were a third of all compaction output at full load. The blob cache
-                // is the shared block cache.
-                o.set_enable_blob_files(true);
-                o.set_min_blob_size(64);
-                o.set_blob_cache(cache);
-            }
-            ColumnFamilyDescriptor::new(t.name, o)
-        })
+        .map(|t| ColumnFamilyDescriptor::new(t.name, options(t, cache, write_buffer_bytes)))
         .collect()
+}
+
+/// One column family's options (also those its externally written table files are built with).
+pub fn options(t: &Table, cache: &Cache, write_buffer_bytes: usize) -> Options {
+    let mut bb = BlockBasedOptions::default();
+    bb.set_block_cache(cache);
+    bb.set_cache_index_and_filter_blocks(true);
+    let mut memtable_bloom = false;
+    if t.point_lookups {
+        bb.set_bloom_filter(10.0, false);
+        memtable_bloom = true;
+    }
+    let mut o = Options::default();
+    o.set_block_based_table_factory(&bb);
+    // A 10,000-transaction block writes ~10 MB; larger memtables mean fewer level-0
+    // files and less compaction competing with block execution for the two cores.
+    // (The database-wide cap in `Ledger::open` bounds the sum.)
+    o.set_write_buffer_size(write_buffer_bytes.max(4 << 20));
+    o.set_max_write_buffer_number(3);
+    // Keys are hashes, so every level-0 file overlaps all of level 1 and each
+    // L0→L1 compaction rewrites level 1: waiting for 8 files instead of 4 halves
+    // that share (60 s dev run: compaction output 0.51 → 0.37 of what flushes write).
+    o.set_level_zero_file_num_compaction_trigger(8);
+    if memtable_bloom {
+        // Most point lookups miss (replay checks, "already final?"): a bloom filter
+        // over whole keys lets them skip the memtables' skiplists.
+        o.set_memtable_whole_key_filtering(true);
+        o.set_memtable_prefix_bloom_ratio(0.05);
+    }
+    if t.blob_values {
+        // A transaction and its receipt are ~500 bytes under a 32-byte id; inline,
+        // they were a third of all compaction output at full load. The blob cache
+        // is the shared block cache.
+        o.set_enable_blob_files(true);
+        o.set_min_blob_size(64);
+        o.set_blob_cache(cache);
+    }
+    o
 }
 
 pub fn height_key(h: u64) -> [u8; 8] {

@@ -1,20 +1,28 @@
-//! Checkpoints of the state tree: the overlay of chunks that committed blocks changed is
-//! written to the tree column family in one sorted batch, on a background thread, and the
-//! journal of the blocks it covers is dropped in the same batch. After a crash, the chunks
-//! of the journalled blocks are recomputed from the state column family ([`recover`]).
+//! Checkpoints of the state tree: on a background thread, the overlay of chunks that
+//! committed blocks changed is written as one sorted table file and *ingested* into the tree
+//! column family — no write-ahead log, no memtable, and block commits never queue behind it
+//! — then `tree_head` moves to the layer's block and the journal up to it is dropped. After
+//! a crash, the chunks of the journalled blocks are recomputed from the state column family
+//! (`Ledger::open`).
 //!
-//! Invariant: the tree column family holds exactly the tree as of the block named by
-//! `tree_head` in `meta`, and the journal holds the changed keys of every block after it up
-//! to the head. Both move together in one atomic batch (the block's, or the checkpoint's).
+//! Invariant: the tree column family holds the whole tree of one block T (an ingestion is
+//! atomic), `tree_head` ≤ T ≤ the head, and the journal holds the changed keys of every
+//! block after `tree_head`. Setting every journalled key to its current value turns the
+//! tree of any such T into the head's (the tree is a function of the key-value map), so a
+//! crash between the ingestion and the `tree_head` write loses nothing.
 
 use crate::error::StorageError;
 use crate::tables::{self, height_key};
 use crate::tree::{ChunkCache, Layer, Overlay};
 use couponchain_chain::smt::{self, ChunkPos};
 use couponchain_chain::{encoding, Hash};
-use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
+use rocksdb::{
+    Direction, IngestExternalFileOptions, IteratorMode, Options, SstFileWriter, WriteBatch,
+    WriteOptions, DB,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -30,6 +38,13 @@ pub(crate) struct TreeHead {
     pub root: Hash,
 }
 
+/// Where a checkpoint builds its table file (in the ledger's directory, so that ingesting
+/// it is a rename), and the tree column family's options to build it with.
+pub(crate) struct TableFile {
+    pub path: PathBuf,
+    pub opts: Options,
+}
+
 /// The background thread that writes checkpoints, one at a time. Dropping it waits for the
 /// one in flight (so the database closes with the ledger).
 #[derive(Debug)]
@@ -41,6 +56,7 @@ pub(crate) struct Checkpointer {
 impl Checkpointer {
     pub(crate) fn start(
         db: Arc<DB>,
+        file: TableFile,
         cache: Arc<ChunkCache>,
         overlay: Arc<Overlay>,
     ) -> Result<Checkpointer, StorageError> {
@@ -50,7 +66,7 @@ impl Checkpointer {
             .spawn(move || {
                 for layer in rx {
                     let started = std::time::Instant::now();
-                    let ok = match write_layer(&db, &layer, false) {
+                    let ok = match write_layer(&db, &file, &layer, false) {
                         Ok(()) => {
                             remember(&cache, &layer);
                             tracing::debug!(
@@ -116,29 +132,48 @@ fn remember(cache: &ChunkCache, layer: &Layer) {
     }
 }
 
-/// Writes a layer's chunks (sorted by key, so the memtable inserts each next to the last),
-/// moves `tree_head` to the layer's block and drops the journal up to it, in one batch.
-/// The write-ahead log is synced by the next block's write (or here if `sync`): losing
-/// this batch loses the journal deletion with it, which recovery then replays.
-pub(crate) fn write_layer(db: &DB, layer: &Layer, sync: bool) -> Result<(), StorageError> {
+/// Writes a layer: its chunks as one table file, sorted, ingested into the tree column
+/// family; then, in a small batch, `tree_head` moved to the layer's block and the journal up
+/// to it dropped. That batch is synced only if `sync` (else by the next block's write):
+/// losing it costs a recovery from the older `tree_head`, which the journal still covers.
+pub(crate) fn write_layer(
+    db: &DB,
+    file: &TableFile,
+    layer: &Layer,
+    sync: bool,
+) -> Result<(), StorageError> {
     let cf = |t: tables::Table| {
         db.cf_handle(t.name)
             .ok_or_else(|| StorageError::Corrupt(format!("column family {} missing", t.name)))
     };
-    let tree_cf = cf(tables::TREE)?;
     let mut sorted: Vec<(Vec<u8>, &Option<Vec<u8>>)> = layer
         .chunks
         .iter()
         .map(|(pos, c)| (pos.storage_key(), c))
         .collect();
     sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut batch = WriteBatch::with_capacity_bytes(layer.bytes as usize + 4096);
-    for (key, chunk) in sorted {
-        match chunk {
-            Some(c) => batch.put_cf(tree_cf, key, c),
-            None => batch.delete_cf(tree_cf, key),
+    if !sorted.is_empty() {
+        // What an interrupted checkpoint left.
+        match std::fs::remove_file(&file.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(StorageError::File(format!("{}: {e}", file.path.display())))
+            }
+            _ => {}
         }
+        let mut w = SstFileWriter::create(&file.opts);
+        w.open(&file.path)?;
+        for (key, chunk) in sorted {
+            match chunk {
+                Some(c) => w.put(key, c)?,
+                None => w.delete(key)?,
+            }
+        }
+        w.finish()?;
+        let mut io = IngestExternalFileOptions::default();
+        io.set_move_files(true);
+        db.ingest_external_file_cf_opts(cf(tables::TREE)?, &io, vec![&file.path])?;
     }
+    let mut batch = WriteBatch::default();
     batch.put_cf(
         cf(tables::META)?,
         TREE_HEAD_KEY,

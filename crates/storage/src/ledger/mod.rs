@@ -9,7 +9,7 @@ use crate::error::StorageError;
 use crate::tables::{self, height_key};
 use crate::tip::{Staged, TipView};
 use crate::tree::{CachedTree, ChunkCache, Overlay, WarmStats};
-use checkpoint::Checkpointer;
+use checkpoint::{Checkpointer, TableFile};
 use couponchain_chain::block::{tx_root, BlockContext, CommitCertificate, ValidatorSet};
 use couponchain_chain::smt::{self, TreeUpdate};
 use couponchain_chain::{encoding, Block, Hash, Header, PublicKey, SignedTransaction};
@@ -165,6 +165,11 @@ impl Ledger {
         // Likewise the log: a tree checkpoint appends tens of MB to it without syncing, and
         // the next block's fsync would otherwise write them all out before it returns.
         db_opts.set_wal_bytes_per_sync(1 << 20);
+        let tree_buffer = opts.write_buffer_bytes / 2;
+        let table_file = || TableFile {
+            path: path.join("tree-checkpoint.partial"),
+            opts: tables::options(&tables::TREE, &cache, tree_buffer),
+        };
         let db = DB::open_cf_descriptors(
             &db_opts,
             path,
@@ -207,12 +212,13 @@ impl Ledger {
                     .get_cf(ledger.cf(tables::META)?, HEAD_KEY)?
                     .ok_or_else(|| StorageError::Corrupt("genesis present but no head".into()))?;
                 *ledger.head_mut() = encoding::decode(&head)?;
-                ledger.recover_tree()?;
+                ledger.recover_tree(&table_file())?;
             }
         }
         if ledger.opts.tree_flush_bytes > 0 {
             ledger.checkpointer = Some(Checkpointer::start(
                 ledger.db.clone(),
+                table_file(),
                 ledger.tree_cache.clone(),
                 ledger.overlay.clone(),
             )?);
@@ -224,7 +230,7 @@ impl Ledger {
     /// blocks' chunks were checkpointed: their journalled keys are set to the values the
     /// state column family holds, the root is checked against the head's, and the chunks
     /// are written (synced) as one checkpoint.
-    fn recover_tree(&mut self) -> Result<(), StorageError> {
+    fn recover_tree(&mut self, file: &TableFile) -> Result<(), StorageError> {
         let head = self.head();
         let persisted = checkpoint::persisted_tree(&self.db, head.height)?;
         if persisted < head.height {
@@ -250,7 +256,7 @@ impl Ledger {
             for (pos, chunk) in &tree.writes {
                 layer.put(*pos, chunk.as_ref().map(|c| c.encode()));
             }
-            checkpoint::write_layer(&self.db, &layer, true)?;
+            checkpoint::write_layer(&self.db, file, &layer, true)?;
             // The update read the older chunks through the cache: drop them from it.
             if let Ok(mut cache) = self.tree_cache.lock() {
                 for pos in layer.chunks.keys() {
