@@ -1,7 +1,9 @@
-//! The ledger on RocksDB. A block, its transactions, receipts, state changes, state-tree
-//! chunks, query indexes and the new head are written in one atomic `WriteBatch`, so a
-//! crash at any instant leaves exactly the last committed block. Column families are
-//! declared in one place ([`tables`]).
+//! The ledger on RocksDB. A block, its transactions, receipts, state changes, the keys it
+//! changed (the tree journal), query indexes and the new head are written in one atomic
+//! `WriteBatch`, so a crash at any instant leaves exactly the last committed block; the
+//! state-tree chunks follow by background checkpoints and are recomputed from the journal
+//! at startup if one had not landed (ADR 008). Column families are declared in one place
+//! ([`tables`]).
 //!
 //! Architecture invariant: storage knows the runtime's records (to index them) but not
 //! consensus or networking; blocks reach [`Ledger::commit`] only as [`PreparedBlock`]s,

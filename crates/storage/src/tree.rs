@@ -6,9 +6,9 @@
 //! rewrites about 2.4 chunks per transaction (3.8 for small blocks). The ledger instead
 //! journals the block's changed *keys* in its batch (32 bytes each, from which the chunks
 //! can be recomputed), holds the changed chunks in the [`Overlay`], and writes the overlay
-//! out in one sorted batch (a *checkpoint*) on a background thread once it holds enough:
-//! chunks rewritten by many blocks in between are written once. Reads go overlay →
-//! cache → RocksDB. After a crash the ledger recomputes the chunks of the journalled
+//! out as one sorted table file ingested into RocksDB (a *checkpoint*, on a background
+//! thread) once it holds enough: chunks rewritten by many blocks in between are written
+//! once. Reads go overlay → cache → RocksDB. After a crash the ledger recomputes the chunks of the journalled
 //! blocks from the state column family (see `Ledger::open`).
 
 use crate::tables;
@@ -22,10 +22,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-/// Committed chunks, in their compact encoding (~200 bytes on average instead of ~1 KiB
-/// decoded), bounded in bytes. Only the committing writer inserts (after the batch is
-/// durable), so the cache never holds a chunk of an uncommitted block. Lookups that hit
-/// and miss are counted for the metrics.
+/// Chunks as RocksDB holds them, in their compact encoding (~200 bytes on average instead
+/// of ~1 KiB decoded), bounded in bytes. Filled by the warm-up, by block execution's reads
+/// from RocksDB, and with the chunks a block (checkpoints off) or a checkpoint has just made
+/// durable — never with a chunk that is only in the overlay, which is read first and
+/// shadows any older copy here. Lookups that hit and miss are counted for the metrics.
 #[derive(Debug)]
 pub(crate) struct ChunkCache {
     chunks: Mutex<Chunks>,
