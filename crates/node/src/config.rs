@@ -42,6 +42,7 @@ pub mod defaults {
     pub const STORAGE_SYNC_WRITES: bool = true;
     pub const STORAGE_WARM_TREE_CACHE: bool = true;
     pub const STORAGE_TREE_FLUSH_MB: u64 = 64;
+    pub const STORAGE_TREE_FLUSH_BLOCKS: u64 = 2048;
     /// Large memtables mean fewer level-0 files and less compaction competing with block
     /// execution; a 10,000-transaction block writes ~10 MB.
     pub const STORAGE_WRITE_BUFFER_MB: usize = 256;
@@ -173,6 +174,9 @@ pub struct UserStorage {
     /// changed keys) and written in one background checkpoint once they weigh this many
     /// MiB; 0: every block writes its own chunks.
     pub tree_flush_mb: Option<u64>,
+    /// ... and also once this many blocks are journalled (0 is read as 1), so an idle
+    /// chain's journal, read at every start, stays short.
+    pub tree_flush_blocks: Option<u64>,
     /// Free space to keep on the data directory's disk, MiB (0: no reserve).
     pub min_free_mb: Option<u64>,
 }
@@ -217,6 +221,7 @@ pub struct Config {
     pub storage_sync_writes: bool,
     pub storage_warm_tree_cache: bool,
     pub storage_tree_flush_bytes: u64,
+    pub storage_tree_flush_blocks: u64,
     pub storage_min_free_bytes: u64,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -491,6 +496,10 @@ impl UserConfig {
                 .tree_flush_mb
                 .unwrap_or(defaults::STORAGE_TREE_FLUSH_MB)
                 .saturating_mul(1 << 20),
+            storage_tree_flush_blocks: self
+                .storage
+                .tree_flush_blocks
+                .unwrap_or(defaults::STORAGE_TREE_FLUSH_BLOCKS),
             storage_min_free_bytes: self
                 .storage
                 .min_free_mb

@@ -63,6 +63,7 @@ pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow:
         compaction_rate_bytes: config.storage_compaction_rate_bytes,
         sync_writes: config.storage_sync_writes,
         tree_flush_bytes: config.storage_tree_flush_bytes,
+        tree_flush_blocks: config.storage_tree_flush_blocks,
     };
     let ledger = Arc::new(
         Ledger::open(&ledger_dir, &genesis, opts)

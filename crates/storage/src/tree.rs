@@ -220,6 +220,13 @@ pub(crate) struct Overlay {
     written: Condvar,
 }
 
+/// When the overlay's dirty layer becomes a checkpoint.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FlushLimits {
+    pub bytes: u64,
+    pub blocks: u64,
+}
+
 /// What the overlay holds, for the metrics.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct OverlayStats {
@@ -264,15 +271,16 @@ impl Overlay {
         }
     }
 
-    /// Adds a durable block's chunks. Returns the layer to write if the overlay now holds
-    /// at least `threshold` bytes and no checkpoint is in flight; waits for the one in
-    /// flight first if it holds twice that (so memory stays bounded when the disk is slow).
+    /// Adds a durable block's chunks. Returns the layer to write if no checkpoint is in
+    /// flight and the overlay now holds at least `limits.bytes` bytes or `limits.blocks`
+    /// blocks (so an idle chain's journal stays short too); waits for the one in flight
+    /// first if it holds twice the bytes (so memory stays bounded when the disk is slow).
     pub(crate) fn add_block(
         &self,
         height: u64,
         root: couponchain_chain::Hash,
         chunks: impl IntoIterator<Item = (ChunkPos, ChunkWrite)>,
-        threshold: u64,
+        limits: FlushLimits,
     ) -> Result<Option<Arc<Layer>>, ChainError> {
         let mut layers = self.lock()?;
         for (pos, chunk) in chunks {
@@ -280,13 +288,17 @@ impl Overlay {
         }
         layers.dirty.height = height;
         layers.dirty.root = root;
-        while layers.writing.is_some() && layers.dirty.bytes >= threshold.saturating_mul(2) {
+        while layers.writing.is_some() && layers.dirty.bytes >= limits.bytes.saturating_mul(2) {
             layers = self
                 .written
                 .wait(layers)
                 .map_err(|_| ChainError::Store("tree overlay lock poisoned".into()))?;
         }
-        if layers.writing.is_some() || layers.dirty.bytes < threshold {
+        if layers.writing.is_some() {
+            return Ok(None);
+        }
+        let blocks = height.saturating_sub(layers.persisted);
+        if layers.dirty.bytes < limits.bytes && blocks < limits.blocks {
             return Ok(None);
         }
         let layer = Arc::new(std::mem::take(&mut layers.dirty));

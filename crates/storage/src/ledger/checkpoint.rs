@@ -14,7 +14,7 @@
 use crate::error::StorageError;
 use crate::tables::{self, height_key};
 use crate::tree::{ChunkCache, Layer, Overlay};
-use couponchain_chain::smt::{self, ChunkPos};
+use couponchain_chain::smt::ChunkPos;
 use couponchain_chain::{encoding, Hash};
 use rocksdb::{
     Direction, IngestExternalFileOptions, IteratorMode, Options, SstFileWriter, WriteBatch,
@@ -250,16 +250,4 @@ pub(crate) fn journalled_keys(db: &DB, from: u64, to: u64) -> Result<Vec<Hash>, 
         )));
     }
     Ok(keys.into_iter().collect())
-}
-
-/// The updates that bring the tree from the persisted block to the head: each journalled
-/// key to its current value's hash, or removed.
-pub(crate) fn recovery_updates(
-    keys: &[Hash],
-    values: Vec<Option<Vec<u8>>>,
-) -> Vec<(Hash, Option<Hash>)> {
-    keys.iter()
-        .zip(values)
-        .map(|(k, v)| (*k, v.as_deref().map(smt::value_hash)))
-        .collect()
 }

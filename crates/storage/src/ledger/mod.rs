@@ -39,6 +39,9 @@ pub struct LedgerOptions {
     /// checkpoint writes them all at once (chunks that several blocks rewrote, once). Twice
     /// this bounds the memory they take. 0: every block writes its chunks itself.
     pub tree_flush_bytes: u64,
+    /// A checkpoint is also written once this many blocks are journalled, however little
+    /// they changed, so an idle chain's journal (read at every start) stays short.
+    pub tree_flush_blocks: u64,
 }
 
 impl Default for LedgerOptions {
@@ -50,6 +53,7 @@ impl Default for LedgerOptions {
             compaction_rate_bytes: 0,
             sync_writes: true,
             tree_flush_bytes: 64 << 20,
+            tree_flush_blocks: 2048,
         }
     }
 }
@@ -237,8 +241,9 @@ impl Ledger {
             let started = std::time::Instant::now();
             let keys = checkpoint::journalled_keys(&self.db, persisted + 1, head.height)?;
             let values = self.get_many(&keys)?;
-            let updates = checkpoint::recovery_updates(&keys, values);
-            let tree = smt::apply_updates_parallel(&self.tree(), &updates)?;
+            let updates = hashed_updates(keys.iter().zip(values.iter().map(|v| v.as_deref())));
+            // Read without filling the cache: the chunks read are the ones replaced.
+            let tree = smt::apply_updates_parallel(&self.tree_for_queries(), &updates)?;
             if tree.root != head.state_root {
                 return Err(StorageError::Corrupt(format!(
                     "the state tree recomputed for blocks {}..={} has root {}, the head's is {}",
@@ -257,12 +262,6 @@ impl Ledger {
                 layer.put(*pos, chunk.as_ref().map(|c| c.encode()));
             }
             checkpoint::write_layer(&self.db, file, &layer, true)?;
-            // The update read the older chunks through the cache: drop them from it.
-            if let Ok(mut cache) = self.tree_cache.lock() {
-                for pos in layer.chunks.keys() {
-                    cache.remove(pos);
-                }
-            }
             tracing::info!(
                 blocks = head.height - persisted,
                 keys = keys.len(),
@@ -397,10 +396,7 @@ impl Ledger {
 
     fn init_genesis(&mut self) -> Result<(), StorageError> {
         let state = self.genesis.initial_state()?;
-        let updates: Vec<(Hash, Option<Hash>)> = state
-            .iter()
-            .map(|(k, v)| (*k, Some(smt::value_hash(v))))
-            .collect();
+        let updates = hashed_updates(state.iter().map(|(k, v)| (k, Some(v.as_slice()))));
         let tree = smt::apply_updates(&self.tree(), &updates)?;
         let set = self.genesis.validator_set();
         let header = Header {
@@ -682,10 +678,14 @@ pub fn genesis_hash(g: &Genesis) -> Hash {
 }
 
 fn tree_update(view: &TipView<'_>, executed: &Executed) -> Result<TreeUpdate, StorageError> {
-    let updates: Vec<(Hash, Option<Hash>)> = executed
-        .changes
-        .iter()
-        .map(|(k, v)| (*k, v.as_deref().map(smt::value_hash)))
-        .collect();
+    let updates = hashed_updates(executed.changes.iter().map(|(k, v)| (k, v.as_deref())));
     Ok(smt::apply_updates_parallel(view, &updates)?)
+}
+
+/// State changes (key → new value, or `None` for a deletion) as the tree's updates (key →
+/// value hash), in the same order.
+fn hashed_updates<'a>(
+    changes: impl Iterator<Item = (&'a Hash, Option<&'a [u8]>)>,
+) -> Vec<(Hash, Option<Hash>)> {
+    changes.map(|(k, v)| (*k, v.map(smt::value_hash))).collect()
 }

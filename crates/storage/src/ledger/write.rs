@@ -7,6 +7,7 @@ use super::checkpoint::{TreeHead, TREE_HEAD_KEY};
 use super::{Head, Ledger, PreparedBlock, HEAD_KEY};
 use crate::error::StorageError;
 use crate::tables::{self, height_key, history_key, pair_key};
+use crate::tree::FlushLimits;
 use couponchain_chain::block::CommitCertificate;
 use couponchain_chain::smt::ChunkPos;
 use couponchain_chain::{encoding, SignedTransaction};
@@ -65,10 +66,10 @@ impl Ledger {
         }
         // Genesis always writes its tree: there is no journal to recover it from.
         let deferred = self.opts.tree_flush_bytes > 0 && height > 0;
-        let mut chunks: Vec<(Vec<u8>, ChunkPos, Option<Vec<u8>>)> = tree
+        let chunks: Vec<(ChunkPos, Option<Vec<u8>>)> = tree
             .writes
             .iter()
-            .map(|(pos, c)| (Vec::new(), *pos, c.as_ref().map(|c| c.encode())))
+            .map(|(pos, c)| (*pos, c.as_ref().map(|c| c.encode())))
             .collect();
         if deferred {
             // `changes` is sorted by key and holds each key once.
@@ -79,11 +80,12 @@ impl Ledger {
             batch.put_cf(self.cf(tables::TREE_JOURNAL)?, height_key(height), keys);
         } else {
             let tree_cf = self.cf(tables::TREE)?;
-            for c in &mut chunks {
-                c.0 = c.1.storage_key();
-            }
-            chunks.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            for (key, _, chunk) in &chunks {
+            let mut keyed: Vec<(Vec<u8>, Option<&Vec<u8>>)> = chunks
+                .iter()
+                .map(|(pos, chunk)| (pos.storage_key(), chunk.as_ref()))
+                .collect();
+            keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (key, chunk) in keyed {
                 match chunk {
                     Some(c) => batch.put_cf(tree_cf, key, c),
                     None => batch.delete_cf(tree_cf, key),
@@ -118,8 +120,11 @@ impl Ledger {
             let layer = self.overlay().add_block(
                 height,
                 tree.root,
-                chunks.into_iter().map(|(_, pos, c)| (pos, c)),
-                self.opts.tree_flush_bytes,
+                chunks,
+                FlushLimits {
+                    bytes: self.opts.tree_flush_bytes,
+                    blocks: self.opts.tree_flush_blocks.max(1),
+                },
             )?;
             if let Some(layer) = layer {
                 match self.checkpointer() {
@@ -129,7 +134,7 @@ impl Ledger {
             }
         } else {
             if let Ok(mut cache) = self.tree_cache.lock() {
-                for (_, pos, chunk) in chunks {
+                for (pos, chunk) in chunks {
                     match chunk {
                         Some(bytes) => cache.insert(pos, bytes),
                         None => {

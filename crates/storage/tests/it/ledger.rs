@@ -720,6 +720,60 @@ fn blocks_agree_whether_tree_chunks_are_written_per_block_or_by_checkpoints() {
     assert_eq!((r.tree_overlay_chunks, r.tree_checkpoints), (0, 0), "{r:?}");
 }
 
+/// An idle chain (blocks that change little, far below the byte threshold) still gets a
+/// checkpoint every `tree_flush_blocks` blocks, so the journal read at every start stays
+/// that short; and the chain reopens to the same head.
+#[test]
+fn an_idle_chain_checkpoints_by_block_count_and_its_journal_stays_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Actors::new(1, 5);
+    let opts = LedgerOptions {
+        tree_flush_bytes: 1 << 40,
+        tree_flush_blocks: 4,
+        ..LedgerOptions::default()
+    };
+    let head = {
+        let l = Ledger::open(dir.path(), &a.genesis(), opts.clone()).unwrap();
+        let (_, coupons) = seed(&l, &a, 10);
+        let mut nonce = 100;
+        for b in 0..30 {
+            if b % 10 == 0 {
+                redeem_block(&l, &a, &coupons, b / 10..b / 10 + 1, &mut nonce);
+            } else {
+                commit(&l, &a, vec![]);
+            }
+        }
+        // Checkpoints run beside commits: keep committing empty blocks (at most 200) until
+        // one has caught up with all but the last few.
+        for _ in 0..200 {
+            let s = l.storage_stats().unwrap();
+            assert_eq!(s.tree_checkpoint_failures, 0, "{s:?}");
+            if s.tree_checkpoints >= 5 && l.head().height - s.tree_persisted_height < 4 {
+                break;
+            }
+            commit(&l, &a, vec![]);
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let s = l.storage_stats().unwrap();
+        assert!(s.tree_checkpoints >= 5, "{s:?}");
+        assert!(l.head().height - s.tree_persisted_height < 4, "{s:?}");
+        l.head()
+    };
+    let names = couponchain_storage::tables::ALL.map(|t| t.name);
+    {
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), names).unwrap();
+        let journal = db
+            .cf_handle(couponchain_storage::tables::TREE_JOURNAL.name)
+            .unwrap();
+        let entries = db
+            .iterator_cf(journal, rocksdb::IteratorMode::Start)
+            .count();
+        assert!(entries < 4, "{entries} journal entries");
+    }
+    let l = Ledger::open(dir.path(), &a.genesis(), opts).unwrap();
+    assert_eq!(l.head(), head);
+}
+
 /// Closing a ledger whose recent blocks' chunks were never checkpointed is what a crash
 /// after their commits leaves: on reopening, the tree is recomputed from the journal and
 /// the state, and blocks still agree with a replica. A journal with a block missing, or a
