@@ -581,7 +581,9 @@ fn abstain_through(log: &str) -> u64 {
 /// A failover gone wrong: validator 3's folder is copied to a standby, and the standby is
 /// started while validator 3 runs again — two processes signing with one key. The other
 /// validators record the double signing as evidence (served over the RPC and kept across a
-/// restart), and the chain stays live with every honest validator agreeing.
+/// restart) and send it to every validator: one of the two processes holding the key
+/// learns that another signs with it and halts its signing (a file beside its signing
+/// state, a metric). The chain stays live with every honest validator agreeing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_validator_run_twice_is_recorded_as_equivocating_and_the_chain_stays_safe() {
     let _serial = SERIAL.lock().await;
@@ -660,6 +662,43 @@ async fn a_validator_run_twice_is_recorded_as_equivocating_and_the_chain_stays_s
         "the equivocation is not counted on /metrics"
     );
 
+    // The evidence reaches the key's holders (the witnesses send it to every validator; one
+    // of the two processes gets it, or sees the other's messages relayed): one halts.
+    let primary_config = net.specs[3].2.clone();
+    let halt_file = |config: &std::path::Path| config.with_file_name("data").join("signing-halted");
+    let start = Instant::now();
+    let halted = loop {
+        if let Some(c) = [&primary_config, &twin_config]
+            .into_iter()
+            .find(|c| halt_file(c).exists())
+        {
+            break c.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "neither process holding validator 3's key halted its signing"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let reason = std::fs::read_to_string(halt_file(&halted)).unwrap();
+    eprintln!(
+        "{} halted after {:?}: {reason}",
+        halted.display(),
+        start.elapsed()
+    );
+    assert!(reason.contains("validator's key"), "{reason}");
+    let halted_api = Api::connect(&rpc_url(&halted)).await;
+    assert!(
+        halted_api
+            .metrics()
+            .await
+            .lines()
+            .any(|l| l == "couponchain_consensus_signing_halted 1"),
+        "the halt is not on /metrics"
+    );
+    let log = std::fs::read_to_string(halted.with_file_name("node.log")).unwrap_or_default();
+    assert!(log.contains("signing halted"), "the halt is not logged");
+
     // The chain goes on, and the three honest validators agree on every block.
     let h = height(&apis[0]).await;
     wait_height(
@@ -692,6 +731,17 @@ async fn a_validator_run_twice_is_recorded_as_equivocating_and_the_chain_stays_s
         |x| x >= h + 3,
     )
     .await;
+}
+
+/// The RPC URL in a node's config.
+fn rpc_url(config: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(config).unwrap();
+    let addr = text
+        .lines()
+        .find_map(|l| l.strip_prefix("addr = "))
+        .unwrap()
+        .trim_matches('"');
+    format!("http://{addr}")
 }
 
 /// Copies node `i`'s folder (stopped) to a sibling `name` with its own RPC and p2p ports;

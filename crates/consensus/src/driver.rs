@@ -173,6 +173,53 @@ impl Consensus {
         self.stats
     }
 
+    /// Signs nothing more (proposals, votes), for `reason`: the node calls it at start-up
+    /// when a halt was recorded earlier, or when it learns by other means (evidence from a
+    /// peer) that another process signs with this key. Messages are still counted.
+    pub fn halt_signing(&mut self, reason: impl Into<String>) {
+        self.guard.halt(reason.into());
+    }
+
+    /// Why signing stopped, if it did.
+    pub fn signing_halted(&self) -> Option<&str> {
+        self.guard.halted()
+    }
+
+    /// A checked message signed with our own key that the guard cannot have signed halts
+    /// signing (once reported): two processes signing with one key is how a validator
+    /// equivocates without a bug, and the halted one can no longer add to it.
+    fn check_own_signature(&mut self, msg: &Message, out: &mut Vec<Output>) {
+        let (signer, step, signature) = match msg {
+            Message::Proposal(p) => (p.signer, Step::Propose, &p.signature),
+            Message::Vote(v) => (
+                v.signer,
+                match v.vote.kind {
+                    VoteKind::Prevote => Step::Prevote,
+                    VoteKind::Precommit => Step::Precommit,
+                },
+                &v.signature,
+            ),
+        };
+        let (height, round) = (msg.height(), msg.round());
+        if signer != self.guard.public()
+            || self.guard.could_have_signed(height, round, step, signature)
+        {
+            return;
+        }
+        self.stats.foreign_own_signatures += 1;
+        if self.guard.halted().is_none() {
+            self.guard.halt(format!(
+                "a {step:?} at height {height} round {round} signed with this validator's key \
+                 by another process"
+            ));
+            out.push(Output::KeyUsedElsewhere {
+                height,
+                round,
+                step,
+            });
+        }
+    }
+
     /// The guard's state (what the node last persisted, or is about to).
     pub fn signing_state(&self) -> &SigningState {
         self.guard.state()
@@ -355,6 +402,7 @@ impl Consensus {
         if let Err(why) = checked {
             return self.reject(why, out);
         }
+        self.check_own_signature(&msg, out);
         self.with_height(height, out, |hs, ctx| {
             hs.add_message(msg, ctx);
         });

@@ -74,13 +74,53 @@ pub struct GuardedSignature {
 pub struct SigningGuard {
     key: Keypair,
     state: SigningState,
+    /// Why this guard signs nothing more, once it has seen proof that another process
+    /// signs with its key.
+    halted: Option<String>,
 }
 
 impl SigningGuard {
     /// A guard resuming from the last persisted state (`SigningState::default()` for a
     /// validator that never signed).
     pub fn new(key: Keypair, state: SigningState) -> SigningGuard {
-        SigningGuard { key, state }
+        SigningGuard {
+            key,
+            state,
+            halted: None,
+        }
+    }
+
+    /// Signs nothing more, for `reason` (kept from the first call).
+    pub fn halt(&mut self, reason: String) {
+        self.halted.get_or_insert(reason);
+    }
+
+    /// Why signing stopped, if it did.
+    pub fn halted(&self) -> Option<&str> {
+        self.halted.as_deref()
+    }
+
+    /// Whether a message with this key's valid `signature` at (`height`, `round`, `step`)
+    /// can be one this guard signed. Since the state is persisted before a signature
+    /// leaves, anything past the state's (height, round), or at it without the identical
+    /// record (signatures are deterministic), was signed by another process holding the
+    /// key. Earlier rounds are not recorded and pass.
+    pub fn could_have_signed(
+        &self,
+        height: u64,
+        round: u32,
+        step: Step,
+        signature: &Signature,
+    ) -> bool {
+        let st = &self.state;
+        match (height, round).cmp(&(st.height, st.round)) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => st
+                .signed
+                .iter()
+                .any(|r| r.step == step && r.signature == *signature),
+        }
     }
 
     pub fn state(&self) -> &SigningState {
@@ -146,6 +186,9 @@ impl SigningGuard {
         valid_round: Option<u32>,
         bytes: &[u8],
     ) -> Result<GuardedSignature, ConsensusError> {
+        if let Some(reason) = &self.halted {
+            return Err(ConsensusError::SigningHalted(reason.clone()));
+        }
         let st = &mut self.state;
         let behind = || ConsensusError::SignBehind {
             requested: (height, round, step),

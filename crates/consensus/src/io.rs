@@ -89,6 +89,14 @@ pub enum Output {
     },
     /// A validator signed two conflicting messages; keep it (and serve it over the RPC).
     Evidence(Equivocation),
+    /// A valid message signed with this validator's own key that its guard never signed:
+    /// another process holds the key (a standby started beside the primary, a restored
+    /// backup). The core has stopped signing, for good in this process; the node should
+    /// alert its operator and keep the halt across restarts ([`Consensus::halt_signing`]).
+    /// Emitted once.
+    ///
+    /// [`Consensus::halt_signing`]: crate::Consensus::halt_signing
+    KeyUsedElsewhere { height: u64, round: u32, step: Step },
     /// An incoming message was ignored for this reason (for peer scoring and logs).
     Rejected(Rejection),
 }
@@ -172,4 +180,6 @@ pub struct Stats {
     pub guard_refusals: u64,
     /// Equivocations seen.
     pub equivocations: u64,
+    /// Messages with this validator's key that its guard never signed.
+    pub foreign_own_signatures: u64,
 }

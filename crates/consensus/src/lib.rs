@@ -41,6 +41,9 @@ pub enum ConsensusError {
     /// A different message of the same step was already signed at this height and round.
     #[error("refusing to sign a second, different {step:?} at height {height} round {round}")]
     SignConflict { height: u64, round: u32, step: Step },
+    /// The guard saw this validator's key sign something it did not, and signs no more.
+    #[error("signing halted: {0}")]
+    SigningHalted(String),
     /// Evidence of equivocation that proves nothing (see `Equivocation::verify`).
     #[error("not evidence of equivocation: {0}")]
     BadEvidence(String),

@@ -149,6 +149,14 @@ impl Equivocation {
         }
     }
 
+    /// The chain the first message names (`verify` checks that both name it).
+    pub fn chain_id(&self) -> &str {
+        match self {
+            Equivocation::Vote { first, .. } => &first.vote.chain_id,
+            Equivocation::Proposal { first, .. } => &first.proposal.chain_id,
+        }
+    }
+
     /// The height both messages are for.
     pub fn height(&self) -> u64 {
         match self {

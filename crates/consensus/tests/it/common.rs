@@ -116,6 +116,10 @@ pub enum Out {
         block: Hash,
     },
     Evidence,
+    KeyUsedElsewhere {
+        round: u32,
+        step: Step,
+    },
     Rejected,
 }
 
@@ -156,6 +160,10 @@ pub fn view(outputs: &[Output]) -> Vec<Out> {
                 block: *block,
             },
             Output::Evidence(_) => Out::Evidence,
+            Output::KeyUsedElsewhere { round, step, .. } => Out::KeyUsedElsewhere {
+                round: *round,
+                step: *step,
+            },
             Output::Rejected(_) => Out::Rejected,
         })
         .collect()

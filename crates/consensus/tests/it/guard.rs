@@ -4,7 +4,9 @@
 use crate::common::*;
 use couponchain_chain::block::{VoteData, VoteKind};
 use couponchain_chain::Hash;
-use couponchain_consensus::{ConsensusError, Output, Proposal, SigningGuard, SigningState, Step};
+use couponchain_consensus::{
+    ConsensusError, Input, Output, Proposal, SigningGuard, SigningState, Step,
+};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -247,4 +249,76 @@ fn a_validator_whose_state_was_lost_abstains_through_the_height_it_was_deciding(
             .unwrap()
             .fresh
     );
+}
+
+/// A standby started beside the primary: both sign with one key. The primary's core, given
+/// its own messages back (relayed by others), stays quiet; given a message with its key
+/// that its guard never signed — a prevote for another block in its round, a precommit
+/// before it precommitted — it reports the key as used elsewhere once and signs nothing
+/// more, while still counting what others send.
+#[test]
+fn a_message_with_our_key_that_we_never_signed_halts_signing() {
+    let k = keys(4);
+    let (b, other) = (block(1), block(2));
+    let mut c = core(&k, 0, SigningState::default());
+    c.handle(start(1, &k));
+    c.handle(propose(&k[1], 1, 0, b, None));
+    let outs = c.handle(checked(1, 0, b, true));
+    let own = outs
+        .iter()
+        .find_map(|o| match o {
+            Output::Broadcast(m @ couponchain_consensus::Message::Vote(_)) => Some(m.clone()),
+            _ => None,
+        })
+        .unwrap();
+    // Our own prevote, relayed back: a duplicate, nothing reported.
+    let couponchain_consensus::Message::Vote(own) = own else {
+        panic!()
+    };
+    assert_eq!(view(&c.handle(Input::Vote(own))), vec![]);
+    // An earlier height's or round's message with our key cannot be checked: it passes.
+    assert_eq!(view(&c.handle(prevote(&k[0], 0, 3, Some(other)))), vec![]);
+    assert_eq!(c.signing_halted(), None);
+    // Our key's prevote for another block in our round: someone else signed it.
+    let outs = c.handle(prevote(&k[0], 1, 0, Some(other)));
+    assert!(view(&outs).contains(&Out::KeyUsedElsewhere {
+        round: 0,
+        step: Step::Prevote
+    }));
+    assert!(c.signing_halted().is_some());
+    // A precommit we never signed is counted but not reported again.
+    let outs = c.handle(precommit(&k[0], 1, 0, Some(b)));
+    assert!(!view(&outs)
+        .iter()
+        .any(|o| matches!(o, Out::KeyUsedElsewhere { .. })));
+    assert_eq!(c.stats().foreign_own_signatures, 2);
+    // The polka for `b` completes with two more prevotes: the core would precommit, but
+    // the guard signs nothing now.
+    let mut outs = c.handle(prevote(&k[1], 1, 0, Some(b)));
+    outs.extend(c.handle(prevote(&k[2], 1, 0, Some(b))));
+    assert!(!view(&outs).iter().any(|o| matches!(
+        o,
+        Out::Precommit { .. } | Out::Prevote { .. } | Out::Persist
+    )));
+    assert!(c.stats().guard_refusals >= 1);
+    // Others' precommits still decide the height: a halted validator keeps following.
+    let mut outs = c.handle(precommit(&k[1], 1, 0, Some(b)));
+    outs.extend(c.handle(precommit(&k[2], 1, 0, Some(b))));
+    assert!(view(&outs).contains(&Out::Commit { round: 0, block: b }));
+}
+
+/// A halt recorded by the node (at start-up, from its marker) stops the next signature.
+#[test]
+fn a_halted_core_signs_nothing() {
+    let k = keys(4);
+    let mut c = core(&k, 0, SigningState::default());
+    c.halt_signing("told so");
+    c.handle(start(1, &k));
+    let outs = c.handle(propose(&k[1], 1, 0, block(1), None));
+    let outs2 = c.handle(checked(1, 0, block(1), true));
+    assert!(!view(&outs)
+        .iter()
+        .chain(view(&outs2).iter())
+        .any(|o| matches!(o, Out::Prevote { .. } | Out::Persist)));
+    assert_eq!(c.signing_halted(), Some("told so"));
 }

@@ -9,7 +9,7 @@
 
 use couponchain_chain::block::{Block, CommitCertificate};
 use couponchain_chain::{encoding, Hash, SignedTransaction};
-use couponchain_consensus::Message;
+use couponchain_consensus::{Equivocation, Message};
 use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
 use serde::{Deserialize, Serialize};
@@ -49,6 +49,9 @@ pub enum Request {
     Status,
     /// Final blocks `from..` (at most `max`, and at most [`MAX_SYNC_BLOCKS`]).
     GetBlocks { from: u64, max: u32 },
+    /// Evidence of equivocation this validator found, sent once to every other validator:
+    /// the one whose key it names learns that another process signs with it.
+    Evidence(Box<Equivocation>),
     /// Any of the above, already encoded: a message for several peers is encoded once, by
     /// the sender's thread, not once per peer by the network task. Never decoded.
     #[serde(skip)]
@@ -71,6 +74,7 @@ impl Request {
             Request::Decided(_) => "decided",
             Request::Status => "status",
             Request::GetBlocks { .. } => "get_blocks",
+            Request::Evidence(_) => "evidence",
             Request::Encoded(p) => p.kind,
         }
     }

@@ -27,7 +27,7 @@ use anyhow::Context;
 use couponchain_chain::block::{Block, CommitCertificate};
 use couponchain_chain::{Hash, SignedTransaction, TxId};
 use couponchain_consensus::{
-    Consensus, ConsensusConfig, Input, Message, Output, Rejection, SignedVote, Step,
+    Consensus, ConsensusConfig, Equivocation, Input, Message, Output, Rejection, SignedVote, Step,
 };
 use couponchain_runtime::SignatureCheck;
 use couponchain_storage::PreparedBlock;
@@ -76,6 +76,9 @@ enum Event {
     Fetched(Option<(PeerId, Vec<Certified>)>),
 }
 
+/// Next to the signing state: present while signing is halted (see `Driver::halt_signing`).
+pub const HALT_FILE: &str = "signing-halted";
+
 struct Driver {
     node: Arc<Node>,
     net: Network,
@@ -115,6 +118,9 @@ struct Driver {
     /// number of votes) it was last written.
     proof_file: PathBuf,
     proof_written: Option<(u64, u32, Hash, usize)>,
+    /// `DATA/signing-halted`: written when this validator stops signing because another
+    /// process signs with its key; while it exists, the validator follows without signing.
+    halt_file: PathBuf,
 }
 
 /// Milestones of the current height, from its start (`Driver::last_final`), for the
@@ -156,7 +162,27 @@ pub async fn run_consensus(
     if let Some(height) = stale_through {
         signing_file.abstain_through(&mut state, height)?;
     }
-    let core = Consensus::new(settings.config.clone(), node.key.clone(), state);
+    let mut core = Consensus::new(settings.config.clone(), node.key.clone(), state);
+    let halt_file = settings.signing_state_path.with_file_name(HALT_FILE);
+    match std::fs::read_to_string(&halt_file) {
+        Ok(reason) => {
+            tracing::error!(
+                path = %halt_file.display(),
+                reason = reason.trim(),
+                "signing halted earlier: this validator follows the chain but signs nothing \
+                 until the file is removed (make sure no other process holds its key first)"
+            );
+            node.metrics.signing_halted.set(1);
+            core.halt_signing(reason.trim().to_string());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            // Unreadable is not absent: refuse to sign rather than guess.
+            tracing::error!(error = %e, path = %halt_file.display(), "cannot read the signing-halt file; not signing");
+            node.metrics.signing_halted.set(1);
+            core.halt_signing(format!("{} unreadable: {e}", halt_file.display()));
+        }
+    }
     let settings_proof_path = settings.signing_state_path.with_file_name("lock-proof.bin");
     let (events, mut event_rx) = mpsc::channel(1024);
     let mut d = Driver {
@@ -184,6 +210,7 @@ pub async fn run_consensus(
         signing_file,
         proof_file: settings_proof_path,
         proof_written: None,
+        halt_file,
     };
     d.start_height()?;
     d.feed_kept_proof()?;
@@ -436,9 +463,73 @@ impl Driver {
             Request::Decided(c) if c.block.header.height == self.height => {
                 self.apply_fetched(Some(peer), vec![*c]).await?;
             }
+            Request::Evidence(e) => self.on_evidence(peer, *e),
             _ => {}
         }
         Ok(())
+    }
+
+    /// Evidence another validator found: checked (signatures, this chain, a key of the
+    /// current set), kept like our own, and if it names this validator's key — which its
+    /// guard never lets equivocate — signing stops: another process holds the key.
+    fn on_evidence(&mut self, peer: PeerId, e: Equivocation) {
+        let set = match self.node.ledger.validator_set_after_tip() {
+            Ok(set) => set,
+            Err(err) => {
+                tracing::warn!(error = %err, "reading the validator set for received evidence failed");
+                return;
+            }
+        };
+        if !set.contains(&e.offender()) {
+            // Perhaps a validator just removed: nothing this node can act on.
+            tracing::debug!(offender = %e.offender(), "evidence against a key outside the validator set ignored");
+            return;
+        }
+        let checked = if e.chain_id() != self.settings.config.chain_id {
+            Err(format!("evidence for chain {:?}", e.chain_id()))
+        } else {
+            e.verify().map_err(|err| err.to_string())
+        };
+        if let Err(why) = checked {
+            self.net.penalize(peer, why);
+            return;
+        }
+        let offender = e.offender();
+        let (height, round, kind) = (e.height(), e.round(), e.kind());
+        self.node.record_evidence(e);
+        if offender == self.core.public_key() {
+            self.halt_signing(format!(
+                "a peer sent evidence that this validator's key signed two conflicting \
+                 {kind}s at height {height} round {round}; this node signed at most one"
+            ));
+        }
+    }
+
+    /// Stops signing for good: the core refuses, the halt file keeps it across restarts,
+    /// the metric and the log tell the operator.
+    fn halt_signing(&mut self, reason: String) {
+        if self.core.signing_halted().is_none() {
+            self.core.halt_signing(reason.clone());
+        }
+        if self.node.metrics.signing_halted.get() == 1 {
+            return;
+        }
+        self.node.metrics.signing_halted.set(1);
+        tracing::error!(
+            reason = %reason,
+            path = %self.halt_file.display(),
+            "ANOTHER PROCESS SIGNS WITH THIS VALIDATOR'S KEY: signing halted. Stop the other \
+             process (or this one), then remove the file to sign again"
+        );
+        let text = format!("{reason}\n");
+        let written = std::fs::File::create(&self.halt_file).and_then(|mut f| {
+            use std::io::Write;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
+        });
+        if let Err(e) = written {
+            tracing::error!(error = %e, path = %self.halt_file.display(), "writing the signing-halt file failed; the halt lasts until this process stops");
+        }
     }
 
     async fn body_arrived(&mut self, hash: Hash) -> anyhow::Result<()> {
@@ -790,7 +881,27 @@ impl Driver {
                     // Applied by the event loop right after (committing awaits).
                     self.pending_commit = Some((height, block, certificate));
                 }
-                Output::Evidence(e) => self.node.record_evidence(e),
+                Output::Evidence(e) => {
+                    let offender = e.offender();
+                    if self.node.record_evidence(e.clone()) {
+                        // Every validator hears of it, the offender's key holders included.
+                        let peers = self.node.validator_peers();
+                        self.net.send(peers, Request::Evidence(Box::new(e)));
+                    }
+                    if offender == self.core.public_key() {
+                        self.halt_signing(
+                            "this validator's key signed two conflicting messages".into(),
+                        );
+                    }
+                }
+                Output::KeyUsedElsewhere {
+                    height,
+                    round,
+                    step,
+                } => self.halt_signing(format!(
+                    "received a {step:?} for height {height} round {round} signed with this \
+                     validator's key that this node never signed"
+                )),
                 Output::Rejected(r) => {
                     if let (Some(peer), Rejection::BadSignature(_) | Rejection::UnknownSigner(_)) =
                         (from, &r)

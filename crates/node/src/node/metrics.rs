@@ -32,6 +32,7 @@ pub struct NodeMetrics {
     pub height_seconds: Histogram,
     pub decided_late_round: Counter,
     pub equivocations: Counter,
+    pub signing_halted: Gauge,
     pub mempool_txs: Gauge,
     pub mempool_bytes: Gauge,
     pub txs_admitted: Counter,
@@ -54,6 +55,7 @@ impl NodeMetrics {
             height_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             decided_late_round: Counter::default(),
             equivocations: Counter::default(),
+            signing_halted: Gauge::default(),
             mempool_txs: Gauge::default(),
             mempool_bytes: Gauge::default(),
             txs_admitted: Counter::default(),
@@ -94,6 +96,11 @@ impl NodeMetrics {
             "couponchain_consensus_equivocations",
             "Equivocations recorded as new evidence (two conflicting messages signed by one validator)",
             m.equivocations.clone(),
+        );
+        r.register(
+            "couponchain_consensus_signing_halted",
+            "1 once this validator stopped signing because another process signs with its key (see DATA/signing-halted); page someone",
+            m.signing_halted.clone(),
         );
         r.register(
             "couponchain_finality_latency_seconds",

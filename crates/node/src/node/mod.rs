@@ -260,14 +260,15 @@ impl Node {
 
     /// Keeps new evidence, in memory for the RPC and in the ledger so that it outlives a
     /// restart; beyond [`MAX_EVIDENCE`] the oldest is dropped from both.
-    fn record_evidence(&self, e: Equivocation) {
+    /// Keeps evidence (in memory and in the ledger); returns whether it was new.
+    fn record_evidence(&self, e: Equivocation) -> bool {
         let kept = KeptEvidence::new(e);
         let (height, id) = (kept.height, kept.id);
         let bytes = couponchain_chain::encoding::encode(&kept.evidence);
         let dropped = {
             let mut ev = lock(&self.evidence);
             if ev.iter().any(|k| k.id == id) {
-                return;
+                return false;
             }
             tracing::warn!(
                 offender = %kept.evidence.offender(),
@@ -288,6 +289,7 @@ impl Node {
                 tracing::warn!(error = %e, id = %old.id, "pruning stored evidence failed");
             }
         }
+        true
     }
 
     pub fn set_ready(&self, ready: bool) {

@@ -120,6 +120,21 @@ impl Sim {
                         }
                         self.evidence += 1;
                     }
+                    Output::KeyUsedElsewhere {
+                        height,
+                        round,
+                        step,
+                    } => {
+                        // Only the equivocator's own core can see its key sign what it did
+                        // not (its twins, relayed back); an honest one never may, through
+                        // crashes, restarts, duplicates and relays.
+                        if self.honest(i) {
+                            self.fail(format!(
+                                "honest validator {i} saw its own key used elsewhere at \
+                                 {height}/{round}/{step:?}"
+                            ));
+                        }
+                    }
                     Output::Rejected(r) => self.fail(format!("validator {i} rejected {r:?}")),
                 }
             }

@@ -337,6 +337,12 @@ impl Sim {
     fn step(&mut self, e: Event) {
         match e {
             Event::Deliver { to, msg } if self.nodes[to].up => {
+                // The equivocator ignores its own twins relayed back: a real one would, and
+                // its core would otherwise see its key used elsewhere and stop signing,
+                // leaving a crashed validator instead of a Byzantine one.
+                if !self.honest(to) && msg.signer() == self.nodes[to].key.public() {
+                    return;
+                }
                 if msg.height() > self.nodes[to].core.height().unwrap_or(0) {
                     self.fetch(to);
                 }
