@@ -366,18 +366,33 @@ pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
 
 /// Lists the equivocations the node has on record and checks each one here
 /// (`Equivocation::verify`: one key, two valid signatures, one height, round and kind, two
-/// different messages), so that none has to be taken on the node's word. Fails if any does
-/// not check.
+/// different messages; and the node's chain), so that none has to be taken on the node's
+/// word. Says which offenders are not in the node's current validator set (removed since,
+/// or never members: that part is the node's word). Fails if any does not check.
 pub async fn evidence(ctx: &Ctx) -> anyhow::Result<()> {
     let list = ctx.rpc.get_json("/v1/evidence", &[]).await?;
     let items = list
         .as_array()
         .ok_or_else(|| anyhow!("unexpected evidence list from the node: {list}"))?;
+    let status: NodeStatus = serde_json::from_value(ctx.rpc.get_json("/v1/status", &[]).await?)?;
+    let set: couponchain_chain::block::ValidatorSet =
+        serde_json::from_value(ctx.rpc.get_json("/v1/validators", &[]).await?)?;
     let mut verdicts = Vec::new();
     for item in items {
         let checked = serde_json::from_value::<Equivocation>(item["messages"].clone())
             .map_err(|e| format!("the messages do not decode: {e}"))
-            .and_then(|e| e.verify().map(|()| e).map_err(|e| e.to_string()));
+            .and_then(|e| e.verify().map(|()| e).map_err(|e| e.to_string()))
+            .and_then(|e| {
+                if e.chain_id() == status.chain_id {
+                    Ok(e)
+                } else {
+                    Err(format!(
+                        "signed for chain {:?}, this node's is {:?}",
+                        e.chain_id(),
+                        status.chain_id
+                    ))
+                }
+            });
         verdicts.push((item, checked));
     }
     let failed = verdicts.iter().filter(|(_, c)| c.is_err()).count();
@@ -390,6 +405,7 @@ pub async fn evidence(ctx: &Ctx) -> anyhow::Result<()> {
                 match checked {
                     // What the messages say, not what the node claims about them.
                     Ok(e) => {
+                        v["offender_in_current_set"] = set.contains(&e.offender()).into();
                         v["offender"] = e.offender().to_hex().into();
                         v["kind"] = e.kind().into();
                         v["height"] = e.height().into();
@@ -407,11 +423,16 @@ pub async fn evidence(ctx: &Ctx) -> anyhow::Result<()> {
         for (item, checked) in &verdicts {
             match checked {
                 Ok(e) => println!(
-                    "{:<8} round {:<3} offender {} at height {}: verified",
+                    "{:<8} round {:<3} offender {} at height {}{}: verified",
                     e.kind(),
                     e.round(),
                     e.offender(),
-                    e.height()
+                    e.height(),
+                    if set.contains(&e.offender()) {
+                        ""
+                    } else {
+                        " (not in the current validator set)"
+                    }
                 ),
                 Err(why) => println!(
                     "{:<8} round {:<3} offender {} (claimed) at height {}: NOT VERIFIED, {why}",
