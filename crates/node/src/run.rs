@@ -8,7 +8,7 @@ use crate::node::mempool::MempoolLimits;
 use crate::node::metrics::{NodeMetrics, StorageCollector};
 use crate::node::{
     run_consensus, run_producer, run_replica, BlockSettings, ConsensusSettings, Inbound, Node,
-    NodeHandle, Role,
+    NodeHandle, NodeSettings, Role,
 };
 use anyhow::Context;
 use couponchain_chain::Keypair;
@@ -94,17 +94,21 @@ pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow:
     }));
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(watch_disk(disk.clone(), stop_rx.clone()));
+    let bodies = Arc::new(crate::node::bodies::Bodies::default());
     let (net, inbound) = match &config.p2p_listen {
         Some(listen) => {
             let allow_ledger = ledger.clone();
             let respond_ledger = ledger.clone();
+            let respond_bodies = bodies.clone();
             let (net, inbound) = net::spawn(
                 net::NetConfig {
                     listen: listen.clone(),
                     peers: config.p2p_peers.clone(),
                     secret: key.secret_bytes(),
                     allow: Arc::new(move |k| is_registered(&allow_ledger, k)),
-                    responder: Arc::new(move |req| crate::node::respond(&respond_ledger, req)),
+                    responder: Arc::new(move |req| {
+                        crate::node::respond(&respond_ledger, &respond_bodies, req)
+                    }),
                 },
                 net::NetMetrics::register(&mut registry),
                 stop_rx.clone(),
@@ -116,20 +120,23 @@ pub async fn run_node(config: Config, genesis: Genesis, key: Keypair) -> anyhow:
     let node = Node::new(
         ledger.clone(),
         key,
-        MempoolLimits {
-            max_txs: config.mempool_max_txs,
-            max_bytes: config.mempool_max_bytes,
-            max_per_sender: config.mempool_max_per_sender,
-        },
-        BlockSettings {
-            min_interval: config.block_min_interval,
-            heartbeat: config.block_heartbeat,
-            max_txs: config.block_max_txs,
-            max_bytes: config.block_max_bytes,
+        NodeSettings {
+            mempool: MempoolLimits {
+                max_txs: config.mempool_max_txs,
+                max_bytes: config.mempool_max_bytes,
+                max_per_sender: config.mempool_max_per_sender,
+            },
+            block: BlockSettings {
+                min_interval: config.block_min_interval,
+                heartbeat: config.block_heartbeat,
+                max_txs: config.block_max_txs,
+                max_bytes: config.block_max_bytes,
+            },
         },
         node_metrics,
         net.clone(),
         disk,
+        bodies,
     )?;
     let limits = RpcLimits {
         max_body_bytes: config.rpc_max_body_bytes,

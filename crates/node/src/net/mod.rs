@@ -546,7 +546,7 @@ impl Task {
         let kind = request.kind();
         NetMetrics::count(&self.metrics.received, kind);
         match request {
-            Request::Status | Request::GetBlocks { .. } => {
+            Request::Status | Request::GetBlocks { .. } | Request::GetBody(_) => {
                 let responder = self.responder.clone();
                 let respond = self.respond.clone();
                 tokio::spawn(async move {

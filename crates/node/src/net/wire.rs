@@ -49,6 +49,9 @@ pub enum Request {
     Status,
     /// Final blocks `from..` (at most `max`, and at most [`MAX_SYNC_BLOCKS`]).
     GetBlocks { from: u64, max: u32 },
+    /// The body of the block with this hash, proposed at the height being decided (or
+    /// final): asked by a validator that has the proposal but not the body.
+    GetBody(Hash),
     /// Evidence of equivocation this validator found, sent once to every other validator:
     /// the one whose key it names learns that another process signs with it.
     Evidence(Box<Equivocation>),
@@ -75,6 +78,7 @@ impl Request {
             Request::Status => "status",
             Request::GetBlocks { .. } => "get_blocks",
             Request::Evidence(_) => "evidence",
+            Request::GetBody(_) => "get_body",
             Request::Encoded(p) => p.kind,
         }
     }
@@ -88,6 +92,8 @@ pub enum Response {
         hash: Hash,
     },
     Blocks(Vec<Certified>),
+    /// The body asked for with `GetBody`.
+    Body(Box<Block>),
     /// The request was understood but refused (e.g. the node is shutting down).
     Refused(String),
 }

@@ -17,7 +17,8 @@
 //! A validator that sees traffic for a later height, or hears nothing for a while, catches
 //! up from peers (verified blocks with certificates) and restarts the core there.
 
-use super::follow::fetch_next;
+use super::bodies::Bodies;
+use super::follow::{fetch_body, fetch_next};
 use super::mempool::Taken;
 use super::signing_file::SigningStateFile;
 use super::{lock, wall_ms, Inbound, Node, Role};
@@ -44,6 +45,8 @@ const MAX_BODIES: usize = 64;
 /// Bodies accepted from one validator per height: its proposals for a few rounds. Bodies
 /// from any other peer are ignored, so no one can crowd out the proposer's.
 const MAX_BODIES_PER_PEER: usize = 8;
+/// How long a body the core wants checked may be missing before it is asked of peers.
+const BODY_GRACE: Duration = Duration::from_millis(300);
 /// If no block becomes final for this long, ask peers whether we fell behind.
 const STALL_CHECK: Duration = Duration::from_secs(2);
 
@@ -74,6 +77,12 @@ enum Event {
         result: anyhow::Result<(Box<PreparedBlock>, Vec<Taken>)>,
     },
     Fetched(Option<(PeerId, Vec<Certified>)>),
+    /// The answer to `Driver::fetch_body` (`None`: no peer had it).
+    BodyFetched {
+        height: u64,
+        hash: Hash,
+        body: Option<Block>,
+    },
 }
 
 /// Next to the signing state: present while signing is halted (see `Driver::halt_signing`).
@@ -86,7 +95,9 @@ struct Driver {
     settings: ConsensusSettings,
     /// The height being decided.
     height: u64,
-    bodies: HashMap<Hash, Block>,
+    /// Bodies of this height's and the next height's proposals (`node.bodies`, shared with
+    /// the network responder that serves them).
+    bodies: Arc<Bodies>,
     bodies_from: HashMap<PeerId, usize>,
     prepared: HashMap<Hash, PreparedBlock>,
     /// Our own proposals' transactions, by block, to return to the mempool if they lose.
@@ -94,6 +105,8 @@ struct Driver {
     /// Checks asked for before the body arrived.
     waiting_body: Vec<(u64, u32, Hash)>,
     checking: HashSet<Hash>,
+    /// Bodies being asked of peers (after `BODY_GRACE` without them).
+    fetching_bodies: HashSet<Hash>,
     /// We are the proposer of (height, round) and wait for transactions.
     to_propose: Option<(u64, u32)>,
     building: bool,
@@ -185,13 +198,15 @@ pub async fn run_consensus(
     }
     let settings_proof_path = settings.signing_state_path.with_file_name("lock-proof.bin");
     let (events, mut event_rx) = mpsc::channel(1024);
+    let bodies_store = node.bodies.clone();
     let mut d = Driver {
         node,
         net,
         core,
         settings,
         height: 0,
-        bodies: HashMap::new(),
+        bodies: bodies_store,
+        fetching_bodies: HashSet::new(),
         bodies_from: HashMap::new(),
         prepared: HashMap::new(),
         built: HashMap::new(),
@@ -234,6 +249,10 @@ pub async fn run_consensus(
                 if d.last_final.elapsed() >= STALL_CHECK {
                     d.fetch();
                     d.rebroadcast();
+                    // Bodies no peer had at the first ask: ask again.
+                    for (h, _, hash) in d.waiting_body.clone() {
+                        d.fetch_body(h, hash);
+                    }
                 }
             }
         }
@@ -264,7 +283,8 @@ impl Driver {
         self.height = head.height + 1;
         let validators = self.node.ledger.validator_set_after_tip()?;
         let h = self.height;
-        self.bodies.retain(|_, b| b.header.height >= h);
+        self.bodies.retain_from(h);
+        self.fetching_bodies.clear();
         self.bodies_from.clear();
         self.prepared.clear();
         self.waiting_body.clear();
@@ -385,7 +405,8 @@ impl Driver {
 
     /// While the height stalls: sends this validator's latest-round messages again, and
     /// relays what the core holds of the rounds that can still decide (`Consensus::relay`:
-    /// other validators' votes included), each proposal with its body.
+    /// other validators' votes included). Not the bodies: a validator that lacks one asks
+    /// for it (`fetch_body`).
     fn rebroadcast(&self) {
         let peers = self.node.validator_peers();
         let mut messages = self.core.relay();
@@ -394,16 +415,7 @@ impl Driver {
                 messages.push(m.clone());
             }
         }
-        // A block re-proposed in several rounds goes once (bodies may be MiBs).
-        let mut bodies_sent = HashSet::new();
         for m in messages {
-            if let Message::Proposal(p) = &m {
-                if let Some(body) = self.bodies.get(&p.proposal.block) {
-                    if bodies_sent.insert(p.proposal.block) {
-                        self.net.send(peers.clone(), Request::Block(body.clone()));
-                    }
-                }
-            }
             self.net.send(peers.clone(), Request::Consensus(m));
         }
     }
@@ -438,7 +450,7 @@ impl Driver {
             Request::Block(b) => {
                 let h = b.header.height;
                 let hash = b.hash();
-                if self.bodies.contains_key(&hash) {
+                if self.bodies.contains(&hash) {
                     // Sent again while the height stalls: already here, and not counted
                     // against the peer (its later proposals' bodies must still get in).
                     return Ok(());
@@ -456,7 +468,7 @@ impl Driver {
                             .body
                             .get_or_insert_with(|| self.last_final.elapsed());
                     }
-                    self.bodies.entry(hash).or_insert(b);
+                    self.bodies.insert(hash, Arc::new(b));
                     self.body_arrived(hash).await?;
                 }
             }
@@ -532,6 +544,25 @@ impl Driver {
         }
     }
 
+    /// A body the core wants checked is missing: it is usually on its way (sent just before
+    /// its proposal, on another queue), so after `BODY_GRACE` without it the validators
+    /// are asked for it in turn; what comes back goes the way of a pushed body.
+    fn fetch_body(&mut self, height: u64, hash: Hash) {
+        if !self.fetching_bodies.insert(hash) {
+            return;
+        }
+        let (node, net, events) = (self.node.clone(), self.net.clone(), self.events.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(BODY_GRACE).await;
+            if node.bodies.contains(&hash) {
+                return;
+            }
+            let body = fetch_body(&net, node.validator_peers(), hash).await;
+            tracing::debug!(height, %hash, found = body.is_some(), "asked peers for a missing block body");
+            let _ = events.send(Event::BodyFetched { height, hash, body }).await;
+        });
+    }
+
     async fn body_arrived(&mut self, hash: Hash) -> anyhow::Result<()> {
         if let Some((h, block, _)) = &self.pending_commit {
             if *block == hash && *h == self.height {
@@ -564,10 +595,12 @@ impl Driver {
             }
             return;
         }
-        let Some(block) = self.bodies.get(&hash).cloned() else {
+        let Some(block) = self.bodies.get(&hash) else {
             self.waiting_body.push((height, round, hash));
+            self.fetch_body(height, hash);
             return;
         };
+        let block = (*block).clone();
         if !self.checking.insert(hash) {
             return;
         }
@@ -659,7 +692,7 @@ impl Driver {
                 let at = self.last_final.elapsed();
                 self.timing.body.get_or_insert(at);
                 self.timing.checked.get_or_insert(at);
-                self.bodies.insert(hash, prepared.block.clone());
+                self.bodies.insert(hash, Arc::new(prepared.block.clone()));
                 self.prepared.insert(hash, *prepared);
                 self.built.insert(hash, batch);
                 let outs = self.core.handle(Input::BlockBuilt {
@@ -668,6 +701,21 @@ impl Driver {
                     block: hash,
                 });
                 self.outputs(None, outs)?;
+            }
+            Event::BodyFetched { height, hash, body } => {
+                self.fetching_bodies.remove(&hash);
+                let wanted = height == self.height || height == self.height + 1;
+                if let Some(b) = body.filter(|_| wanted && self.bodies.len() < MAX_BODIES) {
+                    if !self.bodies.contains(&hash) {
+                        if height == self.height {
+                            self.timing
+                                .body
+                                .get_or_insert_with(|| self.last_final.elapsed());
+                        }
+                        self.bodies.insert(hash, Arc::new(b));
+                        self.body_arrived(hash).await?;
+                    }
+                }
             }
             Event::Fetched(got) => {
                 self.fetching = false;
@@ -728,7 +776,7 @@ impl Driver {
             self.pending_commit = Some((height, hash, cert));
             return Ok(());
         }
-        if let Some(block) = self.bodies.get(&hash).cloned() {
+        if let Some(block) = self.bodies.get(&hash).map(|b| (*b).clone()) {
             // Final without our own check finished: verify the certificate and execute.
             let applied = self
                 .apply_fetched(None, vec![Certified { block, cert }])
@@ -841,7 +889,8 @@ impl Driver {
                     let peers = self.node.validator_peers();
                     if let Message::Proposal(p) = &m {
                         if let Some(body) = self.bodies.get(&p.proposal.block) {
-                            self.net.send(peers.clone(), Request::Block(body.clone()));
+                            self.net
+                                .send(peers.clone(), Request::Block((*body).clone()));
                         }
                     }
                     self.net.send(peers, Request::Consensus(m));

@@ -4,11 +4,12 @@
 //! and re-executed: the header's state root must match. Catch-up asks peers for their
 //! head, then for up to [`MAX_SYNC_BLOCKS`] blocks at a time, from the best-placed peer.
 
+use super::bodies::Bodies;
 use super::{lock, Finality, Node};
 use crate::net::wire::{Certified, Request, Response, MAX_SYNC_BLOCKS, SYNC_RESPONSE_BUDGET};
 use crate::net::Network;
 use couponchain_chain::block::CommitCertificate;
-use couponchain_chain::{encoding, SignedTransaction, TxId};
+use couponchain_chain::{encoding, Block, Hash, SignedTransaction, TxId};
 use couponchain_runtime::{Receipt, SignatureCheck};
 use couponchain_storage::{Ledger, PreparedBlock, StagedBlock};
 use libp2p::PeerId;
@@ -117,8 +118,9 @@ impl Node {
     }
 }
 
-/// Answers a peer's `Status` or `GetBlocks` from the durable ledger.
-pub fn respond(ledger: &Ledger, request: Request) -> Response {
+/// Answers a peer's `Status` or `GetBlocks` from the durable ledger, and `GetBody` from
+/// the bodies of the blocks being decided (or, for a block since made final, the ledger).
+pub fn respond(ledger: &Ledger, bodies: &Bodies, request: Request) -> Response {
     match request {
         Request::Status => {
             let head = ledger.head();
@@ -146,8 +148,40 @@ pub fn respond(ledger: &Ledger, request: Request) -> Response {
             }
             Response::Blocks(out)
         }
+        Request::GetBody(hash) => {
+            if let Some(block) = bodies.get(&hash) {
+                return Response::Body(Box::new((*block).clone()));
+            }
+            let stored = ledger
+                .block_height(&hash)
+                .ok()
+                .flatten()
+                .and_then(|h| ledger.block(h).ok().flatten());
+            match stored {
+                Some(block) => Response::Body(Box::new(block)),
+                None => Response::Refused(format!("no body of block {hash} here")),
+            }
+        }
         other => Response::Refused(format!("{} is not a question", other.kind())),
     }
+}
+
+/// Asks `peers`, one after another, for the body of block `hash`; returns the first that
+/// is the block (its header hashes to `hash`). Bounded: a few seconds per peer.
+pub async fn fetch_body(net: &Network, peers: Vec<PeerId>, hash: Hash) -> Option<Block> {
+    for peer in peers {
+        let asked = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            net.ask(peer, Request::GetBody(hash)),
+        )
+        .await;
+        match asked {
+            Ok(Ok(Response::Body(block))) if block.hash() == hash => return Some(*block),
+            Ok(Ok(Response::Body(_))) => net.penalize(peer, "answered GetBody with another block"),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Finds the peer with the highest head and fetches the blocks after ours from it.
@@ -209,4 +243,46 @@ pub async fn peer_heights(net: &Network, peers: Vec<PeerId>) -> Vec<(u64, PeerId
         .into_iter()
         .flatten()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use couponchain_runtime::testkit::{Actors, T0};
+    use couponchain_storage::LedgerOptions;
+    use std::sync::Arc;
+
+    /// A body is served from the blocks being decided, then (once final) from the ledger;
+    /// a hash no one proposed is refused, not answered with something else.
+    #[test]
+    fn get_body_is_answered_from_the_proposals_then_the_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Actors::new(1, 2);
+        let ledger = Ledger::open(dir.path(), &a.genesis(), LedgerOptions::default()).unwrap();
+        let bodies = Bodies::default();
+        let proposed = ledger
+            .prepare_proposal(
+                vec![],
+                T0 + 1000,
+                a.validators[0].public(),
+                SignatureCheck::Verify,
+            )
+            .unwrap();
+        let hash = proposed.block.hash();
+        let ask = |h| respond(&ledger, &bodies, Request::GetBody(h));
+        assert!(matches!(ask(hash), Response::Refused(_)));
+        bodies.insert(hash, Arc::new(proposed.block.clone()));
+        match ask(hash) {
+            Response::Body(b) => assert_eq!(b.hash(), hash),
+            other => panic!("{other:?}"),
+        }
+        ledger.commit(proposed, None).unwrap();
+        bodies.retain_from(2);
+        assert_eq!(bodies.len(), 0);
+        match ask(hash) {
+            Response::Body(b) => assert_eq!(b.header.height, 1),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(ask(Hash([7; 32])), Response::Refused(_)));
+    }
 }

@@ -11,6 +11,7 @@
 
 mod admission;
 mod api;
+pub mod bodies;
 mod consensus;
 pub mod disk;
 mod follow;
@@ -135,6 +136,13 @@ pub enum Finality {
     Dropped(ErrorBody),
 }
 
+/// What a node is configured with besides its ledger, key and network.
+#[derive(Debug, Clone)]
+pub struct NodeSettings {
+    pub mempool: MempoolLimits,
+    pub block: BlockSettings,
+}
+
 #[derive(Debug, Clone)]
 pub struct BlockSettings {
     pub min_interval: Duration,
@@ -170,6 +178,8 @@ pub struct Node {
     evidence: Mutex<VecDeque<KeptEvidence>>,
     /// The data directory's free space (client submissions are refused under its reserve).
     disk: Arc<disk::DiskGuard>,
+    /// Bodies of the blocks being decided, also served to peers that missed one.
+    bodies: Arc<bodies::Bodies>,
 }
 
 /// Locks a mutex, recovering the data if a thread panicked while holding it (the data
@@ -182,12 +192,13 @@ impl Node {
     pub fn new(
         ledger: Arc<Ledger>,
         key: Keypair,
-        mempool: MempoolLimits,
-        block: BlockSettings,
+        settings: NodeSettings,
         metrics: NodeMetrics,
         net: Option<Network>,
         disk: Arc<disk::DiskGuard>,
+        bodies: Arc<bodies::Bodies>,
     ) -> anyhow::Result<Arc<Node>> {
+        let NodeSettings { mempool, block } = settings;
         let params = ledger.genesis().params();
         let role = role_in(&ledger.next_validator_set()?, &key);
         if role != Role::SoleValidator && net.is_none() {
@@ -217,6 +228,7 @@ impl Node {
             validator_peers: Mutex::new(Vec::new()),
             evidence: Mutex::new(evidence),
             disk,
+            bodies,
         });
         node.refresh_membership();
         Ok(node)
