@@ -458,18 +458,8 @@ impl Driver {
                 let from_validator = self.node.validator_peers().contains(&peer);
                 let count = self.bodies_from.entry(peer).or_default();
                 *count += 1;
-                if from_validator
-                    && *count <= MAX_BODIES_PER_PEER
-                    && (h == self.height || h == self.height + 1)
-                    && self.bodies.len() < MAX_BODIES
-                {
-                    if h == self.height {
-                        self.timing
-                            .body
-                            .get_or_insert_with(|| self.last_final.elapsed());
-                    }
-                    self.bodies.insert(hash, Arc::new(b));
-                    self.body_arrived(hash).await?;
+                if from_validator && *count <= MAX_BODIES_PER_PEER {
+                    self.accept_body(h, hash, b).await?;
                 }
             }
             Request::Decided(c) if c.block.header.height == self.height => {
@@ -561,6 +551,22 @@ impl Driver {
             tracing::debug!(height, %hash, found = body.is_some(), "asked peers for a missing block body");
             let _ = events.send(Event::BodyFetched { height, hash, body }).await;
         });
+    }
+
+    /// Keeps a body (pushed by a validator or fetched) of this height or the next, up to
+    /// `MAX_BODIES`, and checks or commits what waited for it.
+    async fn accept_body(&mut self, height: u64, hash: Hash, b: Block) -> anyhow::Result<()> {
+        let wanted = height == self.height || height == self.height + 1;
+        if !wanted || self.bodies.len() >= MAX_BODIES || self.bodies.contains(&hash) {
+            return Ok(());
+        }
+        if height == self.height {
+            self.timing
+                .body
+                .get_or_insert_with(|| self.last_final.elapsed());
+        }
+        self.bodies.insert(hash, Arc::new(b));
+        self.body_arrived(hash).await
     }
 
     async fn body_arrived(&mut self, hash: Hash) -> anyhow::Result<()> {
@@ -704,17 +710,8 @@ impl Driver {
             }
             Event::BodyFetched { height, hash, body } => {
                 self.fetching_bodies.remove(&hash);
-                let wanted = height == self.height || height == self.height + 1;
-                if let Some(b) = body.filter(|_| wanted && self.bodies.len() < MAX_BODIES) {
-                    if !self.bodies.contains(&hash) {
-                        if height == self.height {
-                            self.timing
-                                .body
-                                .get_or_insert_with(|| self.last_final.elapsed());
-                        }
-                        self.bodies.insert(hash, Arc::new(b));
-                        self.body_arrived(hash).await?;
-                    }
+                if let Some(b) = body {
+                    self.accept_body(height, hash, b).await?;
                 }
             }
             Event::Fetched(got) => {
