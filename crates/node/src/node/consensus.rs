@@ -451,8 +451,8 @@ impl Driver {
                 let h = b.header.height;
                 let hash = b.hash();
                 if self.bodies.contains(&hash) {
-                    // Sent again while the height stalls: already here, and not counted
-                    // against the peer (its later proposals' bodies must still get in).
+                    // Already here (fetched, or re-proposed): not counted against the peer
+                    // (its later proposals' bodies must still get in).
                     return Ok(());
                 }
                 let from_validator = self.node.validator_peers().contains(&peer);
@@ -606,10 +606,10 @@ impl Driver {
             self.fetch_body(height, hash);
             return;
         };
-        let block = (*block).clone();
         if !self.checking.insert(hash) {
             return;
         }
+        let block = (*block).clone();
         let node = self.node.clone();
         let events = self.events.clone();
         let drift = self.settings.max_clock_drift_ms;
