@@ -45,7 +45,7 @@ const MAX_BODIES: usize = 64;
 /// Bodies accepted from one validator per height: its proposals for a few rounds. Bodies
 /// from any other peer are ignored, so no one can crowd out the proposer's.
 const MAX_BODIES_PER_PEER: usize = 8;
-/// How long a body the core wants checked may be missing before it is asked of peers.
+/// How long `fetch_body` waits for a body to arrive by itself before asking peers.
 const BODY_GRACE: Duration = Duration::from_millis(300);
 /// If no block becomes final for this long, ask peers whether we fell behind.
 const STALL_CHECK: Duration = Duration::from_secs(2);
@@ -534,9 +534,8 @@ impl Driver {
         }
     }
 
-    /// A body the core wants checked is missing: it is usually on its way (sent just before
-    /// its proposal, on another queue), so after `BODY_GRACE` without it the validators
-    /// are asked for it in turn; what comes back goes the way of a pushed body.
+    /// Asks the validators in turn for a body the core wants checked, unless it arrives
+    /// within `BODY_GRACE`; what comes back goes the way of a pushed body.
     fn fetch_body(&mut self, height: u64, hash: Hash) {
         if !self.fetching_bodies.insert(hash) {
             return;
@@ -603,7 +602,13 @@ impl Driver {
         }
         let Some(block) = self.bodies.get(&hash) else {
             self.waiting_body.push((height, round, hash));
-            self.fetch_body(height, hash);
+            // A proposal seen while the height stalls (relayed, or after a restart) will
+            // not bring its body: ask for it. Otherwise the body is normally on its way
+            // (sent just before the proposal, on another queue, and slower under load);
+            // it is asked for only if the height stalls (the stall check).
+            if self.last_final.elapsed() >= STALL_CHECK {
+                self.fetch_body(height, hash);
+            }
             return;
         };
         if !self.checking.insert(hash) {
