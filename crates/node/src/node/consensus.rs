@@ -482,6 +482,10 @@ impl Driver {
                 return;
             }
         };
+        if self.node.knows_evidence(&e) {
+            // Sent by several witnesses: checked once.
+            return;
+        }
         if !set.contains(&e.offender()) {
             // Perhaps a validator just removed: nothing this node can act on.
             tracing::debug!(offender = %e.offender(), "evidence against a key outside the validator set ignored");

@@ -272,6 +272,12 @@ impl Node {
 
     /// Keeps new evidence, in memory for the RPC and in the ledger so that it outlives a
     /// restart; beyond [`MAX_EVIDENCE`] the oldest is dropped from both.
+    /// Whether this evidence (by content) is already kept.
+    fn knows_evidence(&self, e: &Equivocation) -> bool {
+        let id = KeptEvidence::new(e.clone()).id;
+        lock(&self.evidence).iter().any(|k| k.id == id)
+    }
+
     /// Keeps evidence (in memory and in the ledger); returns whether it was new.
     fn record_evidence(&self, e: Equivocation) -> bool {
         let kept = KeptEvidence::new(e);
