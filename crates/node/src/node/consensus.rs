@@ -134,6 +134,9 @@ struct Driver {
     /// `DATA/signing-halted`: written when this validator stops signing because another
     /// process signs with its key; while it exists, the validator follows without signing.
     halt_file: PathBuf,
+    /// The halt is in `halt_file`, the metric and the log already (found at start-up, or
+    /// recorded since).
+    halt_recorded: bool,
 }
 
 /// Milestones of the current height, from its start (`Driver::last_final`), for the
@@ -196,6 +199,7 @@ pub async fn run_consensus(
             core.halt_signing(format!("{} unreadable: {e}", halt_file.display()));
         }
     }
+    let core_halted = core.signing_halted().is_some();
     let settings_proof_path = settings.signing_state_path.with_file_name("lock-proof.bin");
     let (events, mut event_rx) = mpsc::channel(1024);
     let bodies_store = node.bodies.clone();
@@ -226,6 +230,7 @@ pub async fn run_consensus(
         proof_file: settings_proof_path,
         proof_written: None,
         halt_file,
+        halt_recorded: core_halted,
     };
     d.start_height()?;
     d.feed_kept_proof()?;
@@ -475,6 +480,10 @@ impl Driver {
     /// current set), kept like our own, and if it names this validator's key — which its
     /// guard never lets equivocate — signing stops: another process holds the key.
     fn on_evidence(&mut self, peer: PeerId, e: Equivocation) {
+        if self.node.knows_evidence(&e) {
+            // Sent by several witnesses: checked once.
+            return;
+        }
         let set = match self.node.ledger.validator_set_after_tip() {
             Ok(set) => set,
             Err(err) => {
@@ -482,10 +491,6 @@ impl Driver {
                 return;
             }
         };
-        if self.node.knows_evidence(&e) {
-            // Sent by several witnesses: checked once.
-            return;
-        }
         if !set.contains(&e.offender()) {
             // Perhaps a validator just removed: nothing this node can act on.
             tracing::debug!(offender = %e.offender(), "evidence against a key outside the validator set ignored");
@@ -517,9 +522,10 @@ impl Driver {
         if self.core.signing_halted().is_none() {
             self.core.halt_signing(reason.clone());
         }
-        if self.node.metrics.signing_halted.get() == 1 {
+        if self.halt_recorded {
             return;
         }
+        self.halt_recorded = true;
         self.node.metrics.signing_halted.set(1);
         tracing::error!(
             reason = %reason,
